@@ -1,0 +1,110 @@
+# tandem — build, run, test, bench.  `make help` lists the targets.
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BUILD	?= build
+CC	?= cc
+SAN	?=
+
+WARN	= -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	  -Wwrite-strings -Wshadow -Wvla -Wformat-security
+CFLAGS	?= -O2 -g
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -I$(BUILD) \
+	  $(if $(SAN),$(SANFLAGS))
+LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lcrypto -lpthread -lm
+LDFLAGS	+= $(if $(SAN),$(SANFLAGS))
+
+LIB_SRC	= $(sort $(wildcard lib/*.c))
+HND_SRC	= $(sort $(wildcard handlers/*.c))
+MIGS	= $(sort $(wildcard migrations/*.sql))
+LIB_OBJ	= $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+HND_OBJ	= $(HND_SRC:%.c=$(BUILD)/%.o)
+HND_LIB_OBJ = $(filter-out $(BUILD)/handlers/main.o,$(HND_OBJ))
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages: to build, to test, to benchmark.
+DEPS_BUILD = build-essential pkg-config libfcgi-dev libsqlite3-dev \
+	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev
+DEPS_RUN = nginx openssl curl jq sqlite3
+DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc
+DEPS_BENCH = wrk libnginx-mod-nchan python3
+
+.PHONY: all build deps deps-bench run test unit api sanitize bench clean \
+	install lint help
+
+all: build
+
+help:
+	@echo "make [build]   build tandemd and the unit tests into $(BUILD)/"
+	@echo "make deps      install missing Debian packages"
+	@echo "make run       serve https://127.0.0.1:\$${TANDEM_HTTPS_PORT:-8443}"
+	@echo "make test      unit tests + API tests against nginx + tandemd"
+	@echo "make sanitize  the whole test suite under ASan + UBSan"
+	@echo "make bench     benchmarks (not part of make test)"
+	@echo "make install   PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+
+deps:
+	@sh tests/deps.sh $(DEPS_TEST)
+
+deps-bench:
+	@sh tests/deps.sh $(DEPS_BENCH)
+
+build: $(BUILD)/tandemd $(UNIT_BIN)
+
+$(BUILD)/migrations.c: $(MIGS) migrations/embed.awk
+	@mkdir -p $(@D)
+	awk -f migrations/embed.awk $(MIGS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/migrations.o: $(BUILD)/migrations.c lib/db.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h) handlers/handlers.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tandemd: $(HND_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(HND_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Ihandlers -o $@ $< $(LIB_OBJ) \
+	    $(HND_LIB_OBJ) $(LIBS) -lcmocka
+
+run: deps build
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd sh nginx/tandem-stack.sh
+
+unit: build
+	@sh tests/unit/run.sh $(BUILD)/tests
+
+api: build
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash tests/api/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory unit api
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-san SAN=1 CFLAGS="-O1 -g" \
+	    build
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) --no-print-directory BUILD=build-san SAN=1 \
+	    CFLAGS="-O1 -g" unit api
+
+bench: deps deps-bench build
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh
+
+lint:
+	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|gets|atoi|strncpy)\s*\(' \
+	    lib/*.c handlers/*.c || (echo "banned functions above"; exit 1)
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tandem
+	install -m 0755 $(BUILD)/tandemd $(DESTDIR)$(PREFIX)/bin/tandemd
+	cp -R nginx public $(DESTDIR)$(PREFIX)/share/tandem/
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,17 @@
+/* events.c: not built yet. */
+#include "handlers.h"
+#include "problem.h"
+
+int
+handle_events_poll(struct req *req, struct resp *resp)
+{
+	(void)req;
+	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+}
+
+int
+handle_events_post(struct req *req, struct resp *resp)
+{
+	(void)req;
+	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+}

@@ -1,0 +1,17 @@
+/* messages.c: not built yet. */
+#include "handlers.h"
+#include "problem.h"
+
+int
+handle_messages_post(struct req *req, struct resp *resp)
+{
+	(void)req;
+	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+}
+
+int
+handle_messages_list(struct req *req, struct resp *resp)
+{
+	(void)req;
+	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+}

@@ -1,0 +1,457 @@
+/*
+ * The route table and the dispatcher: the front-line work done once for
+ * every request, in the contract's order: route (404/405), size (413),
+ * token (401), rate limit (429), then the body (415/400), then the
+ * handler.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "json.h"
+#include "log.h"
+#include "problem.h"
+#include "ratelimit.h"
+#include "stats.h"
+
+const struct route routes[] = {
+	{ HTTP_GET,    "/api/v1/health",			handle_health, 0 },
+	{ HTTP_GET,    "/api/v1/info",				handle_info, 0 },
+	{ HTTP_POST,   "/api/v1/auth/register",		handle_auth_register, 0 },
+	{ HTTP_POST,   "/api/v1/auth/login",		handle_auth_login, 0 },
+	{ HTTP_POST,   "/api/v1/auth/refresh",		handle_auth_refresh, 0 },
+	{ HTTP_POST,   "/api/v1/auth/logout",		handle_auth_logout, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/devices",			handle_devices_list, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/devices/heartbeat",	handle_devices_heartbeat, ROUTE_AUTH },
+	{ HTTP_PATCH,  "/api/v1/devices/:did",		handle_devices_patch, ROUTE_AUTH },
+	{ HTTP_DELETE, "/api/v1/devices/:did",		handle_devices_delete, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sessions",			handle_sessions_create, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sessions",			handle_sessions_list, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sessions/:sid",		handle_sessions_get, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sessions/:sid/messages",	handle_messages_post, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sessions/:sid/messages",	handle_messages_list, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sessions/:sid/kill",	handle_sessions_kill, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sessions/:sid/primary",	handle_sessions_primary_get, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sessions/:sid/primary",	handle_sessions_primary_post, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sessions/:sid/lock",	handle_sessions_lock_post, ROUTE_AUTH },
+	{ HTTP_DELETE, "/api/v1/sessions/:sid/lock",	handle_sessions_lock_delete, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/sync/push",		handle_sync_push, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sync/pull",		handle_sync_pull, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/sync/stats",		handle_sync_stats, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/collections",		handle_collections_list, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/collections/:c/records/:rid", handle_records_get, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/conflicts",		handle_conflicts_list, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/conflicts/:cid",		handle_conflicts_get, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/conflicts/:cid/resolve",	handle_conflicts_resolve, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/export",			handle_export, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/events",			handle_events_poll, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/events",			handle_events_post, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/admin/stats",		handle_admin_stats, ROUTE_ADMIN },
+	{ HTTP_GET,    "/metrics",				handle_metrics, ROUTE_ADMIN },
+	{ HTTP__MAX, NULL, NULL, 0 }
+};
+
+/*
+ * Match path against pattern segment by segment; ":name" segments capture
+ * (percent-decoded) into req->params.  Returns 1 on a match.  On a
+ * mismatch req's captures are undone.
+ */
+int
+route_match(const char *pattern, const char *path, struct req *req)
+{
+	const char	*p = pattern, *s = path;
+	int		 n0 = req->nparams;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == ':') {
+			const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+			size_t	 plen, slen;
+
+			if (pe == NULL)
+				pe = p + strlen(p);
+			if (se == NULL)
+				se = s + strlen(s);
+			plen = (size_t)(pe - p - 1);
+			slen = (size_t)(se - s);
+			if (slen == 0 || req->nparams == REQ_MAX_PARAMS)
+				goto miss;
+			req->param_names[req->nparams] = NULL;
+			req->params[req->nparams] = strndup(s, slen);
+			if (req->params[req->nparams] == NULL)
+				goto miss;
+			/* the name is the pattern text after ':' */
+			req->param_names[req->nparams] = p + 1;
+			req->nparams++;
+			(void)plen;
+			p = pe;
+			s = se;
+			continue;
+		}
+		if (*p != *s)
+			goto miss;
+		p++;
+		s++;
+	}
+	if (*p == '\0' && *s == '\0')
+		return 1;
+miss:
+	while (req->nparams > n0) {
+		req->nparams--;
+		free(req->params[req->nparams]);
+		req->params[req->nparams] = NULL;
+	}
+	return 0;
+}
+
+/*
+ * Parameter names are stored as pointers into the pattern ("sid/messages");
+ * cut them at the next '/' so req_param() can compare whole names.
+ */
+static void
+params_fix_names(struct req *req)
+{
+	static const char *const names[] = { "did", "sid", "c", "rid", "cid",
+	    NULL };
+	int	 i, j;
+
+	for (i = 0; i < req->nparams; i++)
+		for (j = 0; names[j] != NULL; j++) {
+			size_t n = strlen(names[j]);
+			if (strncmp(req->param_names[i], names[j], n) == 0 &&
+			    (req->param_names[i][n] == '/' ||
+			    req->param_names[i][n] == '\0')) {
+				req->param_names[i] = names[j];
+				break;
+			}
+		}
+}
+
+/*
+ * Path parameters must have the contract's shapes: client ids and
+ * collection names are 400 VALIDATION_FAILED otherwise; conflict ids are
+ * numbers, and anything else cannot exist (404).
+ */
+static int
+params_check(struct req *req, struct resp *resp)
+{
+	int	 i;
+	const char *n, *v;
+
+	for (i = 0; i < req->nparams; i++) {
+		n = req->param_names[i];
+		v = req->params[i];
+		if (strcmp(n, "c") == 0) {
+			if (!valid_collection(v))
+				return problem_field(resp, 400,
+				    "VALIDATION_FAILED", "collection",
+				    "collection names are 1..64 bytes of "
+				    "[a-z0-9_-]");
+		} else if (strcmp(n, "cid") == 0) {
+			if (strspn(v, "0123456789") != strlen(v) ||
+			    strlen(v) > 18)
+				return problem(resp, 404, "NOT_FOUND",
+				    "no such conflict");
+		} else if (!valid_id(v))
+			return problem_field(resp, 400, "VALIDATION_FAILED",
+			    strcmp(n, "did") == 0 ? "device_id" :
+			    strcmp(n, "sid") == 0 ? "session_id" : "id",
+			    "ids are 1..128 bytes of [A-Za-z0-9._:-]");
+	}
+	return 0;
+}
+
+static char *
+param_dup(FCGX_Request *r, const char *name)
+{
+	const char	*v = FCGX_GetParam(name, r->envp);
+
+	return v ? strdup(v) : NULL;
+}
+
+static void
+request_id_set(struct req *req, const char *given)
+{
+	unsigned char	 rnd[12];
+	size_t		 i, n;
+	static const char hex[] = "0123456789abcdef";
+
+	if (given != NULL && (n = strlen(given)) >= 1 && n <= 64 &&
+	    strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n) {
+		memcpy(req->request_id, given, n + 1);
+		return;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++) {
+		req->request_id[2 * i] = hex[rnd[i] >> 4];
+		req->request_id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	req->request_id[2 * sizeof(rnd)] = '\0';
+}
+
+static enum http_method
+method_of(const char *s)
+{
+	int	 i;
+
+	for (i = 0; s != NULL && i < HTTP__MAX; i++)
+		if (strcmp(http_method_names[i], s) == 0)
+			return (enum http_method)i;
+	return HTTP__MAX;
+}
+
+/*
+ * Find the route for req.  Returns it, or NULL after filling resp with
+ * 404 or 405 (with Allow listing every method the path has).
+ */
+static const struct route *
+route_find(struct req *req, struct resp *resp)
+{
+	const struct route *r, *found = NULL;
+	struct buf	 allow;
+	int		 any = 0;
+	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+
+	buf_init(&allow, 256);
+	for (r = routes; r->pattern != NULL; r++) {
+		if (!route_match(r->pattern, req->path, req))
+			continue;
+		if (r->method == m && found == NULL) {
+			found = r;
+			break;
+		}
+		buf_addf(&allow, "%s%s", any ? ", " : "",
+		    http_method_names[r->method]);
+		any = 1;
+		/* drop the captures of a route we will not take */
+		while (req->nparams > 0) {
+			req->nparams--;
+			free(req->params[req->nparams]);
+			req->params[req->nparams] = NULL;
+		}
+	}
+	if (found == NULL) {
+		if (any) {
+			resp_header(resp, "Allow", "%s", buf_str(&allow));
+			problem(resp, 405, "METHOD_NOT_ALLOWED",
+			    "%s is not allowed here; allowed: %s",
+			    req->method < HTTP__MAX ?
+			    http_method_names[req->method] : "this method",
+			    buf_str(&allow));
+		} else
+			problem(resp, 404, "NOT_FOUND", "no such resource");
+	}
+	buf_release(&allow);
+	if (found != NULL)
+		params_fix_names(req);
+	return found;
+}
+
+/*
+ * JSON bodies only.  No Content-Type (or curl's form default) is taken as
+ * JSON for convenience; a body that does not parse is a 400 anyway.
+ */
+static int
+content_type_ok(const char *ct)
+{
+	size_t	 n;
+
+	if (ct == NULL || *ct == '\0')
+		return 1;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 16 && strncasecmp(ct, "application/json", n) == 0)
+		return 1;
+	if (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0)
+		return 1;
+	if (n == 33 &&
+	    strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0)
+		return 1;
+	return 0;
+}
+
+/* Read the body; 413 past the limit.  Returns 0 or a status. */
+static int
+body_read(FCGX_Request *r, struct req *req, struct resp *resp)
+{
+	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
+	char		*end;
+	long long	 len = 0;
+	char		 chunk[16384];
+	int		 n;
+
+	if (cl != NULL && *cl != '\0') {
+		len = strtoll(cl, &end, 10);
+		if (*end != '\0' || len < 0)
+			return problem(resp, 400, "VALIDATION_FAILED",
+			    "bad Content-Length");
+	}
+	if (len > cfg.max_body_bytes)
+		return problem(resp, 413, "PAYLOAD_TOO_LARGE",
+		    "the body is larger than %lld bytes",
+		    (long long)cfg.max_body_bytes);
+	req->body.max = (size_t)cfg.max_body_bytes;
+	while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->in)) > 0)
+		if (buf_add(&req->body, chunk, (size_t)n) == -1)
+			return problem(resp, 413, "PAYLOAD_TOO_LARGE",
+			    "the body is larger than %lld bytes",
+			    (long long)cfg.max_body_bytes);
+	return 0;
+}
+
+static int
+body_parse(struct req *req, struct resp *resp)
+{
+	char	 err[256];
+
+	if (req->body.len == 0)
+		return 0;
+	if (!content_type_ok(req->content_type))
+		return problem(resp, 415, "UNSUPPORTED_MEDIA_TYPE",
+		    "send application/json");
+	switch (json_parse_body(req->body.data, req->body.len, &req->json,
+	    err, sizeof(err))) {
+	case JSON_PARSE_OK:
+		return 0;
+	case JSON_PARSE_DEPTH:
+	case JSON_PARSE_SYNTAX:
+	default:
+		return problem_field(resp, 400, "VALIDATION_FAILED", "body",
+		    "%s", err);
+	}
+}
+
+static void
+send_response(FCGX_Request *r, struct req *req, struct resp *resp)
+{
+	char	*body = NULL;
+	size_t	 len = 0;
+
+	if (resp->status == 0)
+		problem(resp, 500, "INTERNAL_ERROR", "no response");
+	if (resp->body != NULL) {
+		if (resp->status >= 400)
+			json_object_set_new(resp->body, "request_id",
+			    json_string(req->request_id));
+		body = json_dumps(resp->body, JSON_COMPACT | JSON_ENCODE_ANY);
+		len = body ? strlen(body) : 0;
+	} else if (resp->raw.len > 0) {
+		len = resp->raw.len;
+	}
+	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
+	    http_reason(resp->status));
+	if (resp->status != 204 && (resp->body != NULL || resp->raw.len > 0))
+		FCGX_FPrintF(r->out, "Content-Type: %s\r\n",
+		    resp->content_type ? resp->content_type :
+		    "application/json");
+	FCGX_FPrintF(r->out, "X-Request-Id: %s\r\nCache-Control: no-store\r\n"
+	    "%s\r\n", req->request_id, buf_str(&resp->headers));
+	if (req->method != HTTP_HEAD && resp->status != 204) {
+		if (body != NULL) {
+			FCGX_PutStr(body, (int)len, r->out);
+			FCGX_PutS("\n", r->out);
+		} else if (resp->raw.len > 0)
+			FCGX_PutStr(resp->raw.data, (int)resp->raw.len,
+			    r->out);
+	}
+	free(body);
+}
+
+static void
+log_request(struct req *req, struct resp *resp, int64_t dur_us)
+{
+	enum log_level lvl = resp->status >= 500 ? LOG_ERROR : LOG_INFO;
+	json_t	*f;
+
+	if (!log_enabled(lvl))
+		return;
+	f = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s?}",
+	    "method", req->method < HTTP__MAX ?
+	    http_method_names[req->method] : "?",
+	    "path", req->path ? req->path : "",
+	    "status", resp->status,
+	    "ms", (double)dur_us / 1000.0,
+	    "request_id", req->request_id,
+	    "device", req->device_id);
+	if (f != NULL && resp->status >= 400 && resp->body != NULL)
+		json_object_set(f, "code", json_object_get(resp->body, "code"));
+	log_json(lvl, "request", f);
+}
+
+/* Serve one accepted request from start to finish. */
+void
+dispatch(FCGX_Request *r)
+{
+	struct req	 req;
+	struct resp	 resp;
+	const struct route *route;
+	const char	*admin;
+	double		 retry;
+
+	req_init(&req);
+	resp_init(&resp);
+	req.start_us = mono_us();
+	req.fcgi = r;
+	req.method = method_of(FCGX_GetParam("REQUEST_METHOD", r->envp));
+	req.path = param_dup(r, "DOCUMENT_URI");
+	if (req.path == NULL)
+		req.path = param_dup(r, "SCRIPT_NAME");
+	req.query = param_dup(r, "QUERY_STRING");
+	req.remote_addr = param_dup(r, "REMOTE_ADDR");
+	req.remote_user = param_dup(r, "REMOTE_USER");
+	req.content_type = param_dup(r, "CONTENT_TYPE");
+	req.authorization = param_dup(r, "HTTP_AUTHORIZATION");
+	request_id_set(&req, FCGX_GetParam("HTTP_X_REQUEST_ID", r->envp));
+	if (req.path == NULL) {
+		problem(&resp, 404, "NOT_FOUND", "no such resource");
+		goto send;
+	}
+	if ((route = route_find(&req, &resp)) == NULL)
+		goto send;
+	if (route->flags & ROUTE_ADMIN) {
+		admin = FCGX_GetParam("TANDEM_ADMIN", r->envp);
+		if (admin == NULL || strcmp(admin, "1") != 0) {
+			problem(&resp, 404, "NOT_FOUND", "no such resource");
+			goto send;
+		}
+	}
+	if (body_read(r, &req, &resp) != 0)
+		goto send;
+	if ((route->flags & ROUTE_AUTH) && auth_request(&req, &resp) != 0)
+		goto send;
+	if ((route->flags & ROUTE_AUTH) && cfg.rate_per_s > 0 &&
+	    ratelimit_take(req.user_id, req.device_id, &retry) == -1) {
+		resp_header(&resp, "Retry-After", "%d", (int)(retry + 0.999));
+		problem(&resp, 429, "RATE_LIMITED",
+		    "more than %lld requests per second from this device",
+		    (long long)cfg.rate_per_s);
+		problem_set(&resp, "retry_after_s",
+		    json_integer((json_int_t)(retry + 0.999)));
+		goto send;
+	}
+	if (req_parse_query(&req) == -1) {
+		problem_field(&resp, 400, "VALIDATION_FAILED", "query",
+		    "malformed query string");
+		goto send;
+	}
+	if (params_check(&req, &resp) != 0 || body_parse(&req, &resp) != 0)
+		goto send;
+	route->handler(&req, &resp);
+send:
+	req_db_release(&req);
+	send_response(r, &req, &resp);
+	{
+		int64_t dur = mono_us() - req.start_us;
+		stats_request(resp.status, dur);
+		log_request(&req, &resp, dur);
+	}
+	resp_free(&resp);
+	req_free(&req);
+}

@@ -1,0 +1,208 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct config cfg;
+
+enum conf_type { CONF_INT, CONF_STR };
+
+struct conf_var {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;
+	const char	*def;		/* default, NULL = computed */
+	int64_t		 min, max;
+	const char	*help;
+};
+
+#define I(f) CONF_INT, offsetof(struct config, f)
+#define S(f) CONF_STR, offsetof(struct config, f)
+
+static const struct conf_var vars[] = {
+	{ "TANDEM_DATA_DIR", S(data_dir), "./var", 0, 0,
+	  "data directory: database, secret, certificate, sockets" },
+	{ "TANDEM_DB", S(db_path), NULL, 0, 0,
+	  "SQLite database file (default DATA_DIR/tandem.db)" },
+	{ "TANDEM_SOCKET", S(socket_path), NULL, 0, 0,
+	  "FastCGI unix socket (default DATA_DIR/run/tandemd.sock)" },
+	{ "TANDEM_JWT_ISSUER", S(jwt_issuer), "tandem", 0, 0,
+	  "iss claim of access tokens" },
+	{ "TANDEM_LOG_LEVEL", S(log_level), "info", 0, 0,
+	  "debug, info, warn or error" },
+	{ "TANDEM_WORKERS", I(workers), NULL, 1, 64,
+	  "worker processes (default: number of cores)" },
+	{ "TANDEM_THREADS", I(threads), "640", 1, 8192,
+	  "threads per worker; each waiting long poll holds one" },
+	{ "TANDEM_DB_POOL", I(db_pool), "8", 1, 256,
+	  "SQLite connections per worker process" },
+	{ "TANDEM_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 1024, 64 << 20,
+	  "largest request body (nginx client_max_body_size too)" },
+	{ "TANDEM_MAX_BATCH", I(max_batch), "500", 1, 100000,
+	  "most changes in one push" },
+	{ "TANDEM_MAX_RECORD_BYTES", I(max_record_bytes), "262144", 64, 64 << 20,
+	  "largest record (canonical JSON bytes)" },
+	{ "TANDEM_MAX_MESSAGE_BYTES", I(max_message_bytes), "65536", 64, 64 << 20,
+	  "largest message body (canonical JSON bytes)" },
+	{ "TANDEM_MAX_EVENT_BYTES", I(max_event_bytes), "16384", 64, 64 << 20,
+	  "largest application event data (canonical JSON bytes)" },
+	{ "TANDEM_DEDUP_WINDOW_MS", I(dedup_window_ms), "5000", 0, 86400000,
+	  "duplicate-message window; 0 turns it off" },
+	{ "TANDEM_PRIMARY_TTL_MS", I(primary_ttl_ms), "90000", 100, 86400000,
+	  "primary device lease" },
+	{ "TANDEM_PRESENCE_TTL_MS", I(presence_ttl_ms), "90000", 100, 86400000,
+	  "a device seen within this is online" },
+	{ "TANDEM_STALE_AFTER_MS", I(stale_after_ms), "86400000", 1000,
+	  INT64_C(31536000000), "a device unseen for this long is stale" },
+	{ "TANDEM_SEEN_WRITE_MS", I(seen_write_ms), "15000", 0, 3600000,
+	  "last_seen_at is written at most this often per device" },
+	{ "TANDEM_MAX_POLL_TIMEOUT_S", I(max_poll_timeout_s), "55", 0, 55,
+	  "longest long poll" },
+	{ "TANDEM_TOMBSTONE_DAYS", I(tombstone_days), "30", 0, 36500,
+	  "days tombstones are kept" },
+	{ "TANDEM_EVENT_DAYS", I(event_days), "7", 0, 36500,
+	  "days events are kept" },
+	{ "TANDEM_MAX_DEVICES", I(max_devices), "10", 1, 10000,
+	  "active devices per user" },
+	{ "TANDEM_RATE_PER_S", I(rate_per_s), "50", 0, 1000000,
+	  "requests per second per device; 0 turns the limit off" },
+	{ "TANDEM_RATE_BURST", I(rate_burst), "100", 1, 1000000,
+	  "burst per device" },
+	{ "TANDEM_SECRET_GUARD", I(secret_guard), "1", 0, 1,
+	  "refuse records holding private key blocks" },
+	{ "TANDEM_ACCESS_TTL_S", I(access_ttl_s), "3600", 1, 86400,
+	  "access token lifetime" },
+	{ "TANDEM_REFRESH_TTL_S", I(refresh_ttl_s), "2592000", 60,
+	  INT64_C(31536000), "refresh token lifetime" },
+	{ "TANDEM_ARGON2_M_KIB", I(argon2_m_kib), "19456", 19456, 4194304,
+	  "argon2id memory per hash" },
+	{ "TANDEM_ARGON2_T", I(argon2_t), "2", 2, 100,
+	  "argon2id passes" },
+	{ "TANDEM_ARGON2_P", I(argon2_p), "1", 1, 64,
+	  "argon2id lanes" },
+	{ "TANDEM_ARGON2_CONCURRENCY", I(argon2_concurrency), "2", 1, 256,
+	  "argon2 hashes at once per worker process" },
+	{ "TANDEM_SWEEP_MS", I(sweep_ms), "1000", 50, 60000,
+	  "sweeper period: failover, presence, pruning" },
+	{ "TANDEM_HISTORY_KEEP", I(history_keep), "10", 1, 1000,
+	  "previous revisions kept per record for three-way merge" },
+	{ "TANDEM_SHUTDOWN_GRACE_S", I(shutdown_grace_s), "10", 1, 600,
+	  "how long SIGTERM waits for in-flight requests" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL }
+};
+
+static int
+parse_int(const char *s, int64_t *out)
+{
+	char	*end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static char *
+join_path(const char *dir, const char *name)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (buf_addf(&b, "%s/%s", dir, name) == -1) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+/*
+ * Fill cfg from the environment.  Returns 0, or -1 with a message in err
+ * naming the variable that is out of range.
+ */
+int
+config_load(char *err, size_t errsz)
+{
+	const struct conf_var *v;
+	const char	*s;
+	int64_t		 n;
+	long		 cores;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (v = vars; v->name != NULL; v++) {
+		s = getenv(v->name);
+		if (s == NULL || *s == '\0')
+			s = v->def;
+		if (v->type == CONF_STR) {
+			char **p = (char **)((char *)&cfg + v->off);
+			*p = s ? strdup(s) : NULL;
+			continue;
+		}
+		if (s == NULL) {
+			if (strcmp(v->name, "TANDEM_WORKERS") == 0) {
+				cores = sysconf(_SC_NPROCESSORS_ONLN);
+				n = cores > 0 ? cores : 1;
+			} else
+				n = 0;
+		} else if (parse_int(s, &n) == -1 || n < v->min ||
+		    n > v->max) {
+			snprintf(err, errsz, "%s=%s: want an integer in "
+			    "%" PRId64 "..%" PRId64, v->name, s, v->min, v->max);
+			return -1;
+		}
+		*(int64_t *)((char *)&cfg + v->off) = n;
+	}
+	if (cfg.db_path == NULL)
+		cfg.db_path = join_path(cfg.data_dir, "tandem.db");
+	if (cfg.socket_path == NULL)
+		cfg.socket_path = join_path(cfg.data_dir, "run/tandemd.sock");
+	if ((s = getenv("TANDEM_JWT_SECRET")) != NULL && *s != '\0') {
+		if (strlen(s) < 32) {
+			snprintf(err, errsz, "TANDEM_JWT_SECRET: want at "
+			    "least 32 bytes");
+			return -1;
+		}
+		cfg.jwt_secret = strdup(s);
+		cfg.jwt_secret_len = strlen(s);
+	}
+	if (cfg.db_path == NULL || cfg.socket_path == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_free(void)
+{
+	const struct conf_var *v;
+
+	for (v = vars; v->name != NULL; v++)
+		if (v->type == CONF_STR)
+			free(*(char **)((char *)&cfg + v->off));
+	free(cfg.jwt_secret);
+	memset(&cfg, 0, sizeof(cfg));
+}
+
+/* Print the variables as a Markdown table (`tandemd config`). */
+int
+config_dump_table(void)
+{
+	const struct conf_var *v;
+
+	printf("| variable | default | meaning |\n|---|---|---|\n");
+	for (v = vars; v->name != NULL; v++)
+		printf("| `%s` | %s | %s |\n", v->name,
+		    v->def ? v->def : "(see meaning)", v->help);
+	printf("| `TANDEM_JWT_SECRET` | (generated) | HS256 secret, at "
+	    "least 32 bytes; else DATA_DIR/jwt.secret is made (0600) |\n");
+	return 0;
+}

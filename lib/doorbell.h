@@ -1,0 +1,26 @@
+/*
+ * doorbell: wakes long polls across worker processes.  A shared memory
+ * page of 32-bit counters, one per hash bucket of user id, mapped before
+ * the workers fork.  A writer bumps its user's counter after commit and
+ * wakes the bucket's waiters with a shared futex; a waiter reads the
+ * counter, looks for events in the database, and sleeps only while the
+ * counter still holds the value it read, so a commit between its look and
+ * its sleep still wakes it.  A bucket collision costs a spurious wake-up,
+ * never a lost one.
+ */
+#ifndef TANDEM_DOORBELL_H
+#define TANDEM_DOORBELL_H
+
+#include <stdint.h>
+
+#define DOORBELL_BUCKETS	4096
+
+int	 doorbell_init(void);
+uint32_t doorbell_read(int64_t user_id);
+void	 doorbell_ring(int64_t user_id);
+void	 doorbell_ring_all(void);
+int	 doorbell_wait(int64_t user_id, uint32_t seen, int64_t timeout_ms);
+void	 doorbell_shutdown(void);
+int	 doorbell_stopping(void);
+
+#endif

@@ -1,0 +1,468 @@
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "http.h"
+#include "json.h"
+#include "problem.h"
+
+const char *const http_method_names[HTTP__MAX] = {
+	"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
+};
+
+int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+now_ms(void)
+{
+	return now_us() / 1000;
+}
+
+int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+req_init(struct req *req)
+{
+	memset(req, 0, sizeof(*req));
+	buf_init(&req->body, 0);
+	req->nquery = -1;
+}
+
+void
+req_free(struct req *req)
+{
+	int	 i;
+
+	req_db_release(req);
+	free(req->path);
+	free(req->query);
+	free(req->remote_addr);
+	free(req->remote_user);
+	free(req->content_type);
+	free(req->authorization);
+	buf_release(&req->body);
+	json_decref(req->json);
+	for (i = 0; i < req->nparams; i++)
+		free(req->params[i]);
+	for (i = 0; i < req->nquery; i++) {
+		free(req->qkeys[i]);
+		free(req->qvals[i]);
+	}
+	free(req->user_pub);
+	free(req->device_id);
+	free(req->jti);
+	memset(req, 0, sizeof(*req));
+}
+
+void
+resp_init(struct resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	buf_init(&resp->raw, 0);
+	buf_init(&resp->headers, 16384);
+}
+
+void
+resp_free(struct resp *resp)
+{
+	json_decref(resp->body);
+	buf_release(&resp->raw);
+	buf_release(&resp->headers);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/* A path parameter by its name in the route pattern, or NULL. */
+const char *
+req_param(const struct req *req, const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->param_names[i], name) == 0)
+			return req->params[i];
+	return NULL;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decode n bytes of s ('+' is a space in a query).  Returns a new
+ * string (free it) or NULL for a malformed escape or a decoded NUL.
+ */
+static char *
+url_decode(const char *s, size_t n, int plus)
+{
+	char	*out, *o;
+	size_t	 i;
+
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i < n; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+			if (i + 2 >= n)
+				goto bad;
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				goto bad;
+			*o++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (plus && s[i] == '+')
+			*o++ = ' ';
+		else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/*
+ * Split the query string into decoded pairs, once.  Returns 0, or -1 for a
+ * malformed or oversized query (more than REQ_MAX_QUERY pairs, a repeated
+ * key, a bad escape).
+ */
+int
+req_parse_query(struct req *req)
+{
+	const char	*p, *amp, *eq;
+	int		 i;
+
+	if (req->nquery >= 0)
+		return 0;
+	req->nquery = 0;
+	for (p = req->query ? req->query : ""; *p != '\0'; p = amp + 1) {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		if (amp == p) {
+			if (*amp == '\0')
+				break;
+			continue;
+		}
+		if (req->nquery == REQ_MAX_QUERY)
+			return -1;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL)
+			eq = amp;
+		req->qkeys[req->nquery] = url_decode(p, (size_t)(eq - p), 1);
+		req->qvals[req->nquery] = eq == amp ? strdup("") :
+		    url_decode(eq + 1, (size_t)(amp - eq - 1), 1);
+		req->nquery++;
+		if (req->qkeys[req->nquery - 1] == NULL ||
+		    req->qvals[req->nquery - 1] == NULL)
+			return -1;
+		for (i = 0; i < req->nquery - 1; i++)
+			if (strcmp(req->qkeys[i],
+			    req->qkeys[req->nquery - 1]) == 0)
+				return -1;
+		if (*amp == '\0')
+			break;
+	}
+	return 0;
+}
+
+/* A decoded query parameter, or NULL when absent. */
+const char *
+req_query(struct req *req, const char *name)
+{
+	int	 i;
+
+	if (req_parse_query(req) == -1)
+		return NULL;
+	for (i = 0; i < req->nquery; i++)
+		if (strcmp(req->qkeys[i], name) == 0)
+			return req->qvals[i];
+	return NULL;
+}
+
+/*
+ * An integer query parameter in min..max (never clamped: out of range is a
+ * 400 naming it).  Returns 0, or -1 with resp filled.
+ */
+int
+req_query_int(struct req *req, struct resp *resp, const char *name,
+    int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+	const char	*s = req_query(req, name);
+	char		*end;
+	long long	 v;
+
+	if (s == NULL) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		problem_field(resp, 400, "VALIDATION_FAILED", name,
+		    "%s must be an integer in %lld..%lld", name,
+		    (long long)min, (long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A 0|1 (or true|false) query parameter.  Returns 0 or -1 with resp filled. */
+int
+req_query_bool(struct req *req, struct resp *resp, const char *name, int def,
+    int *out)
+{
+	const char	*s = req_query(req, name);
+
+	if (s == NULL)
+		*out = def;
+	else if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0)
+		*out = 1;
+	else if (strcmp(s, "0") == 0 || strcmp(s, "false") == 0)
+		*out = 0;
+	else {
+		problem_field(resp, 400, "VALIDATION_FAILED", name,
+		    "%s must be 0 or 1", name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The request's database connection, borrowed from the worker's pool on
+ * first use and given back by req_db_release() or req_free().
+ */
+struct db *
+req_db(struct req *req)
+{
+	if (req->db == NULL)
+		req->db = db_acquire();
+	return req->db;
+}
+
+void
+req_db_release(struct req *req)
+{
+	if (req->db != NULL) {
+		db_release(req->db);
+		req->db = NULL;
+	}
+}
+
+/*
+ * Whether nginx has closed the FastCGI connection (the client went away or
+ * nginx gave up).  Used by long polls while they wait.
+ */
+int
+req_client_gone(const struct req *req)
+{
+	struct pollfd	 pfd;
+
+	if (req->fcgi == NULL || req->fcgi->ipcFd < 0)
+		return 0;
+	pfd.fd = req->fcgi->ipcFd;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* Set a JSON response; takes ownership of body.  Returns status. */
+int
+resp_json(struct resp *resp, int status, json_t *body)
+{
+	json_decref(resp->body);
+	resp->body = body;
+	resp->status = status;
+	resp->content_type = "application/json";
+	if (body == NULL)
+		return problem(resp, 500, "INTERNAL_ERROR", "out of memory");
+	return status;
+}
+
+int
+resp_header(struct resp *resp, const char *name, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 rc;
+
+	if (buf_addf(&resp->headers, "%s: ", name) == -1)
+		return -1;
+	va_start(ap, fmt);
+	rc = buf_vaddf(&resp->headers, fmt, ap);
+	va_end(ap);
+	if (rc == -1 || buf_adds(&resp->headers, "\r\n") == -1)
+		return -1;
+	return 0;
+}
+
+/* The body must be a JSON object.  Returns 0 or -1 with resp filled. */
+int
+body_object(struct req *req, struct resp *resp)
+{
+	if (req->json == NULL) {
+		problem_field(resp, 400, "VALIDATION_FAILED", "body",
+		    "a JSON object body is required");
+		return -1;
+	}
+	if (!json_is_object(req->json)) {
+		problem_field(resp, 400, "VALIDATION_FAILED", "body",
+		    "the body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Look up key in obj.  Returns 1 when present (and not an allowed null),
+ * 0 when absent, -1 after a "required" problem.
+ */
+static int
+field_get(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, json_t **v)
+{
+	*v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	if (*v != NULL && json_is_null(*v) && (flags & F_NULLABLE))
+		*v = NULL;
+	if (*v != NULL)
+		return 1;
+	if (flags & F_REQUIRED) {
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s is required", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+field_str(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, size_t min, size_t max, const char **out)
+{
+	json_t	*v;
+	int	 rc;
+
+	*out = NULL;
+	if ((rc = field_get(resp, obj, key, path, flags, &v)) <= 0)
+		return rc;
+	if (!json_is_string(v)) {
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s must be a string", path);
+		return -1;
+	}
+	if (json_string_length(v) < min || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s must be %zu..%zu bytes", path, min, max);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int
+field_id(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, const char **out)
+{
+	if (field_str(resp, obj, key, path, flags, 0, SIZE_MAX, out) == -1)
+		return -1;
+	if (*out != NULL && !valid_id(*out)) {
+		*out = NULL;
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s must be 1..128 bytes of [A-Za-z0-9._:-]", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+field_int(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	json_t	*v;
+	int	 rc;
+
+	*out = def;
+	if ((rc = field_get(resp, obj, key, path, flags, &v)) <= 0)
+		return rc;
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max) {
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s must be an integer in %lld..%lld", path,
+		    (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int
+field_bool(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, int def, int *out)
+{
+	json_t	*v;
+	int	 rc;
+
+	*out = def;
+	if ((rc = field_get(resp, obj, key, path, flags, &v)) <= 0)
+		return rc;
+	if (!json_is_boolean(v)) {
+		problem_field(resp, 400, "VALIDATION_FAILED", path,
+		    "%s must be true or false", path);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* A string member that must be one of names (NULL-terminated). */
+int
+field_enum(struct resp *resp, json_t *obj, const char *key, const char *path,
+    int flags, const char *const *names, int def, int *out)
+{
+	const char	*s;
+	int		 i;
+
+	*out = def;
+	if (field_str(resp, obj, key, path, flags, 0, 256, &s) == -1)
+		return -1;
+	if (s == NULL)
+		return 0;
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], s) == 0) {
+			*out = i;
+			return 0;
+		}
+	problem_field(resp, 400, "VALIDATION_FAILED", path,
+	    "%s has an unknown value", path);
+	return -1;
+}

@@ -1,0 +1,111 @@
+/*
+ * http: the request and response every handler sees.  The dispatcher
+ * (handlers/routes.c) fills struct req from FastCGI, checks route, size,
+ * token and body, then calls the handler, which fills struct resp and
+ * returns its status.  Everything hanging off both is freed by the
+ * dispatcher (req_free / resp_free) after the response is sent.
+ */
+#ifndef TANDEM_HTTP_H
+#define TANDEM_HTTP_H
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum http_method {
+	HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_HEAD,
+	HTTP_OPTIONS, HTTP__MAX
+};
+
+extern const char *const http_method_names[HTTP__MAX];
+
+#define REQ_MAX_PARAMS	4
+#define REQ_MAX_QUERY	16
+
+struct db;
+
+struct req {
+	FCGX_Request	*fcgi;
+	enum http_method method;
+	char		*path;		/* without the query */
+	char		*query;		/* raw query string, "" if none */
+	char		*remote_addr;
+	char		*remote_user;	/* set by nginx basic auth */
+	char		*content_type;
+	char		*authorization;
+	char		 request_id[65];
+	struct buf	 body;
+	json_t		*json;		/* the parsed body, or NULL */
+	const char	*param_names[REQ_MAX_PARAMS];
+	char		*params[REQ_MAX_PARAMS];	/* decoded path parts */
+	int		 nparams;
+	char		*qkeys[REQ_MAX_QUERY];
+	char		*qvals[REQ_MAX_QUERY];
+	int		 nquery;
+	/* Set by the token check of ROUTE_AUTH routes. */
+	int64_t		 user_id;	/* users.id */
+	char		*user_pub;	/* the user's public id (JWT sub) */
+	char		*device_id;	/* JWT did */
+	char		*jti;
+	int64_t		 start_us;
+	struct db	*db;		/* borrowed by req_db(), or NULL */
+};
+
+struct resp {
+	int		 status;
+	json_t		*body;		/* JSON body, or NULL */
+	const char	*content_type;	/* static string */
+	struct buf	 raw;		/* non-JSON body when body is NULL */
+	struct buf	 headers;	/* extra "Name: value\r\n" lines */
+};
+
+void	 req_init(struct req *);
+void	 req_free(struct req *);
+void	 resp_init(struct resp *);
+void	 resp_free(struct resp *);
+
+const char *req_param(const struct req *, const char *name);
+const char *req_query(struct req *, const char *name);
+int	 req_parse_query(struct req *);
+int	 req_query_int(struct req *, struct resp *, const char *name,
+	    int64_t def, int64_t min, int64_t max, int64_t *out);
+int	 req_query_bool(struct req *, struct resp *, const char *name,
+	    int def, int *out);
+struct db *req_db(struct req *);
+void	 req_db_release(struct req *);
+int	 req_client_gone(const struct req *);
+
+int	 resp_json(struct resp *, int status, json_t *body);
+int	 resp_header(struct resp *, const char *name, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Field getters for JSON bodies.  Each returns 0 with *out set (NULL / the
+ * default when an optional member is absent), or -1 after filling resp with
+ * a 400 VALIDATION_FAILED naming the field.
+ */
+#define F_REQUIRED	0x1
+#define F_NULLABLE	0x2	/* null is allowed and reported as absent */
+
+int	 body_object(struct req *, struct resp *);
+int	 field_str(struct resp *, json_t *obj, const char *key,
+	    const char *path, int flags, size_t min, size_t max,
+	    const char **out);
+int	 field_id(struct resp *, json_t *obj, const char *key,
+	    const char *path, int flags, const char **out);
+int	 field_int(struct resp *, json_t *obj, const char *key,
+	    const char *path, int flags, int64_t min, int64_t max,
+	    int64_t def, int64_t *out);
+int	 field_bool(struct resp *, json_t *obj, const char *key,
+	    const char *path, int flags, int def, int *out);
+int	 field_enum(struct resp *, json_t *obj, const char *key,
+	    const char *path, int flags, const char *const *names,
+	    int def, int *out);
+
+int64_t	 now_us(void);
+int64_t	 now_ms(void);
+int64_t	 mono_us(void);
+
+#endif

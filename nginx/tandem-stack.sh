@@ -1,0 +1,136 @@
+#!/bin/sh
+# Start tandem: tandemd and its own nginx (prefix under the data
+# directory), in the foreground.  Ctrl-C or SIGTERM stops both.
+#
+# First start in a data directory creates: the database (tandemd's
+# migrations), a self-signed certificate, the JWT secret (0600, by
+# tandemd) and an htpasswd file for /admin/ whose generated password is
+# printed once.  Later starts reuse them.
+#
+# Environment: TANDEMD (the binary), TANDEM_DATA_DIR (./var),
+# TANDEM_HTTPS_PORT (8443), TANDEM_HTTP_PORT (8080), TANDEM_BIND
+# (127.0.0.1), TANDEM_ADMIN_USER (admin), TANDEM_ADMIN_PASSWORD (generated
+# on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
+# TANDEM_AUTH_BURST (20), TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR
+# (public/), TANDEM_MAX_BODY_BYTES (1048576).  Every other TANDEM_*
+# variable goes through to tandemd.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+: "${TANDEMD:=$top/build/tandemd}"
+: "${TANDEM_DATA_DIR:=./var}"
+: "${TANDEM_HTTPS_PORT:=8443}"
+: "${TANDEM_HTTP_PORT:=8080}"
+: "${TANDEM_BIND:=127.0.0.1}"
+: "${TANDEM_ADMIN_USER:=admin}"
+: "${TANDEM_AUTH_RATE:=10}"
+: "${TANDEM_AUTH_BURST:=20}"
+: "${TANDEM_ACCESS_LOG:=off}"
+: "${TANDEM_PUBLIC_DIR:=$top/public}"
+: "${TANDEM_MAX_BODY_BYTES:=1048576}"
+
+mkdir -p "$TANDEM_DATA_DIR"
+data=$(cd "$TANDEM_DATA_DIR" && pwd)
+export TANDEM_DATA_DIR="$data"
+: "${TANDEM_SOCKET:=$data/run/tandemd.sock}"
+export TANDEM_SOCKET
+prefix="$data/nginx"
+mkdir -p "$data/run" "$data/tls" "$prefix/tmp" "$prefix/conf"
+chmod 0750 "$data"
+
+# A self-signed certificate; replace tls/cert.pem and tls/key.pem with a
+# real one (or point nginx at yours) for production.
+if [ ! -s "$data/tls/cert.pem" ] || [ ! -s "$data/tls/key.pem" ]; then
+	umask 077
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 825 -subj "/CN=localhost" \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+	    -keyout "$data/tls/key.pem" -out "$data/tls/cert.pem" \
+	    >/dev/null 2>&1
+	umask 022
+	echo "tandem: created a self-signed certificate in $data/tls/"
+fi
+
+# Basic auth for /admin/ and /api/v1/admin/: the password is shown once.
+if [ ! -s "$data/htpasswd" ]; then
+	pw="${TANDEM_ADMIN_PASSWORD:-$(openssl rand -base64 24 | tr -d '/+=' | cut -c1-20)}"
+	umask 077
+	printf '%s:%s\n' "$TANDEM_ADMIN_USER" "$(openssl passwd -6 "$pw")" \
+	    > "$data/htpasswd"
+	umask 022
+	if [ -z "${TANDEM_ADMIN_PASSWORD:-}" ]; then
+		echo "tandem: admin login for /admin/: $TANDEM_ADMIN_USER / $pw"
+		echo "tandem: (shown once; only its hash is kept in $data/htpasswd)"
+	fi
+fi
+
+user_line=""
+if [ "$(id -u)" -eq 0 ]; then
+	# nginx's workers must reach tandemd's socket (mode 0660).
+	user_line="user $(id -un) $(id -gn);"
+fi
+suffix=":$TANDEM_HTTPS_PORT"
+[ "$TANDEM_HTTPS_PORT" = 443 ] && suffix=""
+access_log="$TANDEM_ACCESS_LOG"
+[ "$access_log" = on ] && access_log="$prefix/access.log"
+max_body=$TANDEM_MAX_BODY_BYTES
+
+for f in mime.types fastcgi.conf security-headers.conf; do
+	cp "$here/$f" "$prefix/conf/$f"
+done
+sed -e "s|@USER_LINE@|$user_line|" \
+    -e "s|@PREFIX@|$prefix|g" \
+    -e "s|@CONF_DIR@|$prefix/conf|g" \
+    -e "s|@ACCESS_LOG@|$access_log|g" \
+    -e "s|@MAX_BODY@|$max_body|g" \
+    -e "s|@AUTH_RATE@|$TANDEM_AUTH_RATE|g" \
+    -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
+    -e "s|@SOCKET@|$TANDEM_SOCKET|g" \
+    -e "s|@BIND@|$TANDEM_BIND|g" \
+    -e "s|@HTTP_PORT@|$TANDEM_HTTP_PORT|g" \
+    -e "s|@HTTPS_PORT@|$TANDEM_HTTPS_PORT|g" \
+    -e "s|@HTTPS_PORT_SUFFIX@|$suffix|g" \
+    -e "s|@CERT@|$data/tls/cert.pem|g" \
+    -e "s|@KEY@|$data/tls/key.pem|g" \
+    -e "s|@HTPASSWD@|$data/htpasswd|g" \
+    -e "s|@PUBLIC_DIR@|$TANDEM_PUBLIC_DIR|g" \
+    "$here/nginx.conf.in" > "$prefix/conf/nginx.conf"
+nginx -t -q -p "$prefix" -c "$prefix/conf/nginx.conf"
+
+tpid=""
+npid=""
+stop() {
+	trap - INT TERM EXIT
+	# tandemd first: it answers waiting long polls at once, so nginx's
+	# graceful quit does not wait for them.
+	[ -n "$tpid" ] && kill -TERM "$tpid" 2>/dev/null || true
+	[ -n "$tpid" ] && wait "$tpid" 2>/dev/null || true
+	[ -n "$npid" ] && kill -QUIT "$npid" 2>/dev/null || true
+	[ -n "$npid" ] && wait "$npid" 2>/dev/null || true
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+"$TANDEMD" serve &
+tpid=$!
+i=0
+while [ ! -S "$TANDEM_SOCKET" ]; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 "$tpid" 2>/dev/null; then
+		echo "tandem: tandemd did not start" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+nginx -p "$prefix" -c "$prefix/conf/nginx.conf" &
+npid=$!
+
+echo "tandem: serving https://$TANDEM_BIND:$TANDEM_HTTPS_PORT/api/v1/health (http://$TANDEM_BIND:$TANDEM_HTTP_PORT redirects); Ctrl-C stops"
+# Stop both when either one ends.
+while kill -0 "$tpid" 2>/dev/null && kill -0 "$npid" 2>/dev/null; do
+	sleep 1 &
+	wait $! 2>/dev/null || true
+done
+echo "tandem: a server process ended; stopping" >&2
+exit 1

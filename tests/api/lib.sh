@@ -1,0 +1,217 @@
+# API test harness: sourced by every tests/api/test_*.sh.
+#
+#   stack_start [VAR=value ...]   fresh nginx + tandemd on free loopback
+#                                 ports in a temp dir; TANDEM_* overrides
+#                                 go to tandemd (shorten a TTL, a window)
+#   stack_stop                    stop it (also done on exit, always)
+#   case_ "name"                  name the next case (for the report)
+#   call METHOD PATH [BODY] [curl args...]
+#                                 one request; $TOKEN, when set, is sent
+#                                 as the bearer token.  Sets STATUS, CT,
+#                                 RBODY (the body), RHEAD (a headers file)
+#   check STATUS [CT [JQ EXPECTED]...]
+#                                 assert the last call: status, content
+#                                 type (- to skip), then jq expressions
+#                                 each printing EXPECTED (jq -c output)
+#   ok "name" / fail "name" "why" record a result directly
+#   register EMAIL PASSWORD       POST /auth/register, asserting 201
+#   login VAR EMAIL PASSWORD DEVICE [PLATFORM]
+#                                 login; sets $VAR (access token) and
+#                                 ${VAR}_REFRESH
+#   jqr EXPR                      jq -r EXPR over the last body
+#
+# Each file ends with `finish`, which prints its counts for run.sh.
+
+set -u
+API_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$API_DIR/../.." && pwd)
+: "${TANDEMD:=$TOP/build/tandemd}"
+PASSED=0
+FAILED=0
+CASE="-"
+TOKEN=""
+STACK_DIR=""
+STACK_PID=""
+TEST_NAME=$(basename "$0" .sh)
+ADMIN_PASSWORD="admin-test-password"
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+stack_start() {
+	STACK_DIR=$(mktemp -d /tmp/tandem-test.XXXXXX)
+	HTTPS_PORT=$(free_port)
+	HTTP_PORT=$(free_port)
+	while [ "$HTTP_PORT" = "$HTTPS_PORT" ]; do HTTP_PORT=$(free_port); done
+	BASE="https://127.0.0.1:$HTTPS_PORT"
+	HTTP_BASE="http://127.0.0.1:$HTTP_PORT"
+	(
+		export TANDEM_DATA_DIR="$STACK_DIR/data"
+		export TANDEM_HTTPS_PORT=$HTTPS_PORT TANDEM_HTTP_PORT=$HTTP_PORT
+		export TANDEM_BIND=127.0.0.1
+		export TANDEM_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+		export TANDEM_AUTH_RATE=${TANDEM_AUTH_RATE:-1000}
+		export TANDEM_AUTH_BURST=${TANDEM_AUTH_BURST:-1000}
+		export TANDEM_WORKERS=${TANDEM_WORKERS:-2}
+		export TANDEM_THREADS=${TANDEM_THREADS:-64}
+		export TANDEM_LOG_LEVEL=${TANDEM_LOG_LEVEL:-info}
+		export TANDEMD
+		for kv in "$@"; do export "$kv"; done
+		exec setsid sh "$TOP/nginx/tandem-stack.sh"
+	) >"$STACK_DIR/stack.log" 2>&1 &
+	STACK_PID=$!
+	local i=0
+	until curl -sk -o /dev/null "$BASE/api/v1/health" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$STACK_PID" 2>/dev/null; then
+			echo "stack did not start:"
+			cat "$STACK_DIR/stack.log"
+			fail "stack_start" "the stack did not start"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+stack_stop() {
+	if [ -n "$STACK_PID" ]; then
+		kill -TERM "$STACK_PID" 2>/dev/null
+		local i=0
+		while kill -0 "$STACK_PID" 2>/dev/null && [ $i -lt 150 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		# whatever is left of the process group
+		kill -KILL -- "-$STACK_PID" 2>/dev/null
+		wait "$STACK_PID" 2>/dev/null
+		STACK_PID=""
+	fi
+	if [ -n "$STACK_DIR" ]; then
+		if [ "$FAILED" -gt 0 ] && [ -f "$STACK_DIR/stack.log" ]; then
+			mkdir -p "$TOP/build/test-logs"
+			cp "$STACK_DIR/stack.log" \
+			    "$TOP/build/test-logs/$TEST_NAME.log" 2>/dev/null
+		fi
+		rm -rf "$STACK_DIR"
+		STACK_DIR=""
+	fi
+}
+trap stack_stop EXIT
+trap 'stack_stop; exit 130' INT TERM
+
+# The stack's log so far (tandemd's JSON lines and nginx's messages).
+stack_log() {
+	cat "$STACK_DIR/stack.log"
+}
+
+case_() {
+	CASE="$1"
+}
+
+ok() {
+	PASSED=$((PASSED + 1))
+	[ -n "${VERBOSE:-}" ] && echo "  ok   $TEST_NAME: $1"
+	return 0
+}
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "  FAIL $TEST_NAME: $1: $2"
+	return 0
+}
+
+RBODY=""
+RHEAD=""
+call() {
+	local method=$1 path=$2 body=${3-}
+	shift 2
+	[ $# -gt 0 ] && shift
+	local args=(-sk -o "$STACK_DIR/body" -D "$STACK_DIR/head" -X "$method"
+	    -w '%{http_code} %{content_type}' --max-time 70)
+	[ -n "$TOKEN" ] && args+=(-H "Authorization: Bearer $TOKEN")
+	if [ -n "$body" ]; then
+		args+=(-H "Content-Type: application/json" --data-binary "$body")
+	fi
+	local out
+	out=$(curl "${args[@]}" "$@" "$BASE$path")
+	STATUS=${out%% *}
+	CT=${out#* }
+	CT=${CT%%;*}
+	RBODY=$(cat "$STACK_DIR/body")
+	RHEAD="$STACK_DIR/head"
+}
+
+jqr() {
+	printf '%s' "$RBODY" | jq -r "$1" 2>/dev/null
+}
+
+# A header of the last response (case-insensitive name), without CR.
+header() {
+	grep -i "^$1:" "$RHEAD" | head -1 | cut -d: -f2- | sed 's/^ //' | tr -d '\r'
+}
+
+check() {
+	local want=$1 ct=${2--}
+	shift
+	[ $# -gt 0 ] && shift
+	if [ "$STATUS" != "$want" ]; then
+		fail "$CASE" "status $STATUS, want $want; body: ${RBODY:0:300}"
+		return 1
+	fi
+	if [ "$ct" != "-" ] && [ "$CT" != "$ct" ]; then
+		fail "$CASE" "content type '$CT', want '$ct'"
+		return 1
+	fi
+	if [ "$want" -ge 400 ] && [ "$CT" = application/problem+json ]; then
+		if [ "$(jqr '.status')" != "$want" ] || [ -z "$(jqr '.code // empty')" ]; then
+			fail "$CASE" "problem document lacks status/code: $RBODY"
+			return 1
+		fi
+	fi
+	while [ $# -ge 2 ]; do
+		local got
+		got=$(printf '%s' "$RBODY" | jq -c "$1" 2>&1)
+		if [ "$got" != "$2" ]; then
+			fail "$CASE" "$1 = $got, want $2; body: ${RBODY:0:300}"
+			return 1
+		fi
+		shift 2
+	done
+	ok "$CASE"
+}
+
+register() {
+	local saved=$TOKEN
+	TOKEN=""
+	case_ "register $1"
+	call POST /api/v1/auth/register "{\"email\":\"$1\",\"password\":\"$2\"}"
+	check 201 application/json
+	TOKEN=$saved
+}
+
+login() {
+	local var=$1 email=$2 pw=$3 dev=$4 platform=${5:-test}
+	local saved=$TOKEN
+	TOKEN=""
+	case_ "login $email $dev"
+	call POST /api/v1/auth/login "{\"email\":\"$email\",\"password\":\"$pw\",\"device\":{\"id\":\"$dev\",\"platform\":\"$platform\",\"name\":\"$dev\"}}"
+	check 200 application/json
+	printf -v "$var" '%s' "$(jqr .access_token)"
+	printf -v "${var}_REFRESH" '%s' "$(jqr .refresh_token)"
+	TOKEN=$saved
+}
+
+finish() {
+	stack_stop
+	echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+	[ -n "${RESULTS_FILE:-}" ] && echo "$PASSED $FAILED" >> "$RESULTS_FILE"
+	[ "$FAILED" -eq 0 ]
+}
