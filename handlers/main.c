@@ -27,6 +27,7 @@
 #include <fcgiapp.h>
 #include <openssl/rand.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "db.h"
@@ -103,7 +104,7 @@ worker_main(int slot)
 	int64_t		 deadline;
 
 	stats_worker_start(slot, getpid());
-	if (db_pool_open(cfg.db_path, (int)cfg.db_pool) == -1)
+	if (db_pool_open(cfg.db_path, (int)cfg.db_pool) == -1 || auth_init() == -1)
 		return 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;	/* no SA_RESTART: accept() returns */

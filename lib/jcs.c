@@ -2,9 +2,10 @@
  * jcs: RFC 8785 JSON Canonicalization Scheme over jansson values.
  *
  * jansson's JSON_COMPACT | JSON_SORT_KEYS is close but not canonical: it
- * sorts keys by bytes, escapes more than it must and prints reals with
- * "%.17g".  This module writes the exact form RFC 8785 defines so that a
- * hash taken here matches the one any JCS library computes on a client.
+ * sorts keys by bytes, writes \u escapes in upper case and prints reals
+ * with "%.17g" (0.1 as 0.10000000000000001).  This module writes the exact
+ * form RFC 8785 defines, so that a hash taken here matches the one any JCS
+ * library computes on a client.
  */
 #include <inttypes.h>
 #include <math.h>

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db.h"
 #include "http.h"
 #include "problem.h"
 
@@ -140,4 +141,20 @@ problem_set(struct resp *resp, const char *key, json_t *value)
 		json_object_set_new(resp->body, key, value);
 	else
 		json_decref(value);
+}
+
+/*
+ * A database failure as a problem document: DB_NOTFOUND is 404, anything
+ * else 503 with Retry-After (a full disk, a read-only file, a lock held
+ * too long): never a crash, never a 500 for bad input.
+ */
+int
+problem_db(struct resp *resp, int rc)
+{
+	if (rc == DB_NOTFOUND)
+		return problem(resp, 404, "NOT_FOUND", "no such resource");
+	resp_header(resp, "Retry-After", "1");
+	return problem(resp, 503, "SERVICE_UNAVAILABLE",
+	    rc == DB_BUSY ? "the database is busy; retry" :
+	    "the database is unavailable; retry later");
 }

@@ -17,6 +17,7 @@ int	 problem_field(struct resp *, int status, const char *code,
 	    const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 void	 problem_set(struct resp *, const char *key, json_t *value);
+int	 problem_db(struct resp *, int db_rc);
 const char *problem_title(const char *code);
 const char *http_reason(int status);
 

@@ -138,7 +138,9 @@ call() {
 	    -w '%{http_code} %{content_type}' --max-time 70)
 	[ -n "$TOKEN" ] && args+=(-H "Authorization: Bearer $TOKEN")
 	if [ -n "$body" ]; then
-		args+=(-H "Content-Type: application/json" --data-binary "$body")
+		[[ "$*" == *[Cc]ontent-[Tt]ype* ]] ||
+		    args+=(-H "Content-Type: application/json")
+		args+=(--data-binary "$body")
 	fi
 	local out
 	out=$(curl "${args[@]}" "$@" "$BASE$path")

@@ -1,0 +1,285 @@
+#include <argon2.h>
+#include <errno.h>
+#include <jwt.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+
+#define SALT_LEN	16
+#define HASH_LEN	32
+
+/* Bounds the argon2 work running at once in this process (memory). */
+static sem_t argon2_slots;
+static int argon2_ready;
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static char *dummy_hash;
+
+int
+auth_init(void)
+{
+	if (sem_init(&argon2_slots, 0, (unsigned)cfg.argon2_concurrency) == -1)
+		return -1;
+	argon2_ready = 1;
+	return 0;
+}
+
+/* Wait for an argon2 slot, at most 10 s.  Returns 0 or -1 (busy). */
+static int
+slot_take(void)
+{
+	struct timespec	 ts;
+
+	if (!argon2_ready)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	while (sem_timedwait(&argon2_slots, &ts) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static void
+slot_give(void)
+{
+	if (argon2_ready)
+		sem_post(&argon2_slots);
+}
+
+/*
+ * Hash pw as an argon2id encoded string ($argon2id$v=19$m=...), with a
+ * fresh random salt.  *encoded is the caller's to free.  Returns 0, or -1
+ * (also when the server is too busy hashing: the caller answers 503).
+ */
+int
+auth_password_hash(const char *pw, char **encoded)
+{
+	unsigned char	 salt[SALT_LEN];
+	size_t		 len;
+	char		*out;
+	int		 rc;
+
+	*encoded = NULL;
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return -1;
+	len = argon2_encodedlen((uint32_t)cfg.argon2_t,
+	    (uint32_t)cfg.argon2_m_kib, (uint32_t)cfg.argon2_p, SALT_LEN,
+	    HASH_LEN, Argon2_id);
+	if ((out = malloc(len)) == NULL)
+		return -1;
+	if (slot_take() == -1) {
+		free(out);
+		return -1;
+	}
+	rc = argon2id_hash_encoded((uint32_t)cfg.argon2_t,
+	    (uint32_t)cfg.argon2_m_kib, (uint32_t)cfg.argon2_p, pw,
+	    strlen(pw), salt, SALT_LEN, HASH_LEN, out, len);
+	slot_give();
+	if (rc != ARGON2_OK) {
+		free(out);
+		return -1;
+	}
+	*encoded = out;
+	return 0;
+}
+
+/*
+ * Check pw against an encoded argon2id hash (argon2 compares in constant
+ * time).  Returns 1 on a match, 0 on a mismatch, -1 when busy or broken.
+ */
+int
+auth_password_verify(const char *encoded, const char *pw)
+{
+	int	 rc;
+
+	if (slot_take() == -1)
+		return -1;
+	rc = argon2id_verify(encoded, pw, strlen(pw));
+	slot_give();
+	if (rc == ARGON2_OK)
+		return 1;
+	if (rc == ARGON2_VERIFY_MISMATCH)
+		return 0;
+	return -1;
+}
+
+static void
+dummy_make(void)
+{
+	char	 pw[33];
+
+	if (auth_random_hex(pw, 16) == 0)
+		auth_password_hash(pw, &dummy_hash);
+}
+
+/*
+ * Do the work of a verification against a hash nobody has, so a login
+ * for an unknown email costs what a wrong password costs.  Returns 0, or
+ * -1 when busy.
+ */
+int
+auth_password_burn(const char *pw)
+{
+	pthread_once(&dummy_once, dummy_make);
+	if (dummy_hash == NULL)
+		return -1;
+	return auth_password_verify(dummy_hash, pw) == -1 ? -1 : 0;
+}
+
+/* nbytes random bytes as 2 * nbytes hex chars and a NUL.  Returns 0/-1. */
+int
+auth_random_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 b[64];
+	size_t		 i;
+
+	if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
+		return -1;
+	for (i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+	return 0;
+}
+
+/* A refresh token: 32 random bytes, base64url without padding. */
+int
+auth_refresh_token(char out[AUTH_REFRESH_LEN + 1])
+{
+	unsigned char	 b[32], enc[48];
+	int		 n, i;
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return -1;
+	n = EVP_EncodeBlock(enc, b, sizeof(b));	/* 44 chars, one '=' */
+	if (n != 44)
+		return -1;
+	for (i = 0; i < AUTH_REFRESH_LEN; i++)
+		out[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' :
+		    (char)enc[i];
+	out[AUTH_REFRESH_LEN] = '\0';
+	return 0;
+}
+
+void
+auth_token_hash(const char *token, unsigned char out[32])
+{
+	SHA256((const unsigned char *)token, strlen(token), out);
+}
+
+/*
+ * Make an access token for user sub on device did, in login family
+ * `family`, issued at now_s.  Returns the JWT (free() it) or NULL.
+ */
+char *
+auth_access_token(const char *sub, const char *did, const char *family,
+    int64_t now_s)
+{
+	jwt_t	*jwt = NULL;
+	char	*tok = NULL, rnd[17];
+	struct buf jti;
+
+	buf_init(&jti, 256);
+	if (auth_random_hex(rnd, 8) == -1 ||
+	    buf_addf(&jti, "%s.%s", family, rnd) == -1)
+		goto out;
+	if (jwt_new(&jwt) != 0 ||
+	    jwt_add_grant(jwt, "iss", cfg.jwt_issuer) != 0 ||
+	    jwt_add_grant(jwt, "sub", sub) != 0 ||
+	    jwt_add_grant(jwt, "did", did) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)now_s) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)(now_s + cfg.access_ttl_s)) !=
+	    0 ||
+	    jwt_add_grant(jwt, "jti", buf_str(&jti)) != 0 ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256,
+	    (const unsigned char *)cfg.jwt_secret,
+	    (int)cfg.jwt_secret_len) != 0)
+		goto out;
+	tok = jwt_encode_str(jwt);
+out:
+	jwt_free(jwt);
+	buf_release(&jti);
+	return tok;
+}
+
+/*
+ * Verify an access token: three base64url parts, alg HS256 exactly (none
+ * and every other alg refused), the signature under our secret, our
+ * issuer, the claims present; then expiry.  Fills c (auth_claims_free it)
+ * on AUTH_TOK_OK and AUTH_TOK_EXPIRED.
+ */
+enum auth_tok
+auth_access_verify(const char *token, int64_t now_s, struct access_claims *c)
+{
+	jwt_t		*jwt = NULL;
+	const char	*iss, *sub, *did, *jti, *dot;
+	enum auth_tok	 rc = AUTH_TOK_INVALID;
+	size_t		 n, dots = 0;
+
+	memset(c, 0, sizeof(*c));
+	n = strlen(token);
+	if (n == 0 || n > 4096)
+		goto out;
+	for (dot = token; *dot != '\0'; dot++) {
+		if (*dot == '.')
+			dots++;
+		else if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+		    "stuvwxyz0123456789-_", *dot) == NULL)
+			goto out;
+	}
+	if (dots != 2 || token[n - 1] == '.')
+		goto out;
+	if (jwt_decode(&jwt, token, (const unsigned char *)cfg.jwt_secret,
+	    (int)cfg.jwt_secret_len) != 0 || jwt == NULL)
+		goto out;
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256)
+		goto out;
+	iss = jwt_get_grant(jwt, "iss");
+	sub = jwt_get_grant(jwt, "sub");
+	did = jwt_get_grant(jwt, "did");
+	jti = jwt_get_grant(jwt, "jti");
+	errno = 0;
+	c->iat = jwt_get_grant_int(jwt, "iat");
+	c->exp = jwt_get_grant_int(jwt, "exp");
+	if (errno != 0 || iss == NULL || strcmp(iss, cfg.jwt_issuer) != 0 ||
+	    sub == NULL || did == NULL || jti == NULL)
+		goto out;
+	if ((dot = strchr(jti, '.')) == NULL ||
+	    (size_t)(dot - jti) != AUTH_FAMILY_LEN)
+		goto out;
+	memcpy(c->family, jti, AUTH_FAMILY_LEN);
+	c->family[AUTH_FAMILY_LEN] = '\0';
+	c->sub = strdup(sub);
+	c->did = strdup(did);
+	c->jti = strdup(jti);
+	if (c->sub == NULL || c->did == NULL || c->jti == NULL)
+		goto out;
+	rc = c->exp <= now_s ? AUTH_TOK_EXPIRED : AUTH_TOK_OK;
+out:
+	jwt_free(jwt);
+	if (rc == AUTH_TOK_INVALID)
+		auth_claims_free(c);
+	return rc;
+}
+
+void
+auth_claims_free(struct access_claims *c)
+{
+	free(c->sub);
+	free(c->did);
+	free(c->jti);
+	memset(c, 0, sizeof(*c));
+}
