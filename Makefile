@@ -84,15 +84,14 @@ api: build
 
 test: deps
 	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory unit api
+	@bash tests/run.sh $(BUILD)
 
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build-san SAN=1 CFLAGS="-O1 -g" \
 	    build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 \
-	    $(MAKE) --no-print-directory BUILD=build-san SAN=1 \
-	    CFLAGS="-O1 -g" unit api
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    TANDEM_SANITIZE=1 bash tests/run.sh build-san
 
 bench: deps deps-bench build
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh

@@ -275,7 +275,8 @@ spawn(struct child *c)
 
 	if (pid == 0) {
 		int rc = c->slot >= 0 ? worker_main(c->slot) : sweeper_main();
-		_exit(rc);
+		/* exit(), not _exit(): LeakSanitizer checks at exit */
+		exit(rc);
 	}
 	if (pid > 0) {
 		c->pid = pid;

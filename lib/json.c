@@ -58,7 +58,8 @@ json_parse_body(const char *p, size_t len, json_t **out, char *err,
 		snprintf(err, errsz, "NUL byte in body");
 		return JSON_PARSE_SYNTAX;
 	}
-	*out = json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr);
+	*out = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &jerr);
 	if (*out == NULL) {
 		snprintf(err, errsz, "malformed JSON at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);

@@ -95,6 +95,13 @@ stack_stop() {
 		STACK_PID=""
 	fi
 	if [ -n "$STACK_DIR" ]; then
+		# tandemd's sanitizer reports (make sanitize) fail the file
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' \
+		    "$STACK_DIR/stack.log" 2>/dev/null; then
+			fail "sanitizer" "$(grep -m3 -E \
+			    'AddressSanitizer|LeakSanitizer|runtime error:|#[0-9] ' \
+			    "$STACK_DIR/stack.log" | head -c 600)"
+		fi
 		if [ "$FAILED" -gt 0 ] && [ -f "$STACK_DIR/stack.log" ]; then
 			mkdir -p "$TOP/build/test-logs"
 			cp "$STACK_DIR/stack.log" \
