@@ -108,7 +108,12 @@ db_close(struct db *db)
 	free(db);
 }
 
-/* Open n connections for this worker process.  Returns 0 or -1. */
+/*
+ * Open n connections for this worker process.  A database that cannot be
+ * opened or set up now is logged, not fatal: the worker stays up and its
+ * requests answer 503 until the file is usable again.  Returns 0, or -1
+ * when out of memory.
+ */
 int
 db_pool_open(const char *path, int n)
 {
@@ -122,10 +127,12 @@ db_pool_open(const char *path, int n)
 		db = &pool.conns[i];
 		if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
 		    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-		    db_setup(db) == -1) {
-			log_msg(LOG_ERROR, "cannot open %s", path);
+		    db_setup(db) == -1)
+			log_msg(LOG_ERROR, "cannot open %s: %s", path,
+			    db->conn ? sqlite3_errmsg(db->conn) :
+			    "out of memory");
+		if (db->conn == NULL)
 			return -1;
-		}
 		db->next_free = pool.free;
 		pool.free = db;
 	}

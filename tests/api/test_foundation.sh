@@ -110,4 +110,19 @@ else
 fi
 unset workers
 
+case_ "health is 503 problem+json when the database is unusable"
+# Replace the database with garbage and restart the workers on it.
+db="$STACK_DIR/data/tandem.db"
+rm -f "$db" "$db-wal" "$db-shm"
+head -c 8192 /dev/urandom > "$db"
+for pid in $(grep -o '"msg":"worker started"' -B0 "$STACK_DIR/stack.log" >/dev/null; grep '"msg":"worker started"' "$STACK_DIR/stack.log" | grep -o '"pid":[0-9]*' | cut -d: -f2); do
+	kill -9 "$pid" 2>/dev/null
+done
+for i in $(seq 1 50); do
+	call GET /api/v1/health
+	[ "$STATUS" = 502 ] || break
+	sleep 0.1
+done
+check 503 application/problem+json '.code' '"SERVICE_UNAVAILABLE"' '.db' '"error"'
+
 finish
