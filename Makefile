@@ -29,7 +29,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_BUILD = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev
 DEPS_RUN = nginx openssl curl jq sqlite3
-DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc
+DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
 .PHONY: all build deps deps-bench run test unit api sanitize bench clean \
@@ -104,6 +104,14 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tandem
 	install -m 0755 $(BUILD)/tandemd $(DESTDIR)$(PREFIX)/bin/tandemd
 	cp -R nginx public $(DESTDIR)$(PREFIX)/share/tandem/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/tandem \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 docs/API.md docs/OPERATIONS.md docs/openapi.yaml \
+	    $(DESTDIR)$(PREFIX)/share/doc/tandem/
+	sed 's|/usr/local|$(PREFIX)|g' docs/systemd/tandemd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/tandemd.service
+	sed 's|/usr/local|$(PREFIX)|g' nginx/tandem.site.conf.sample \
+	    > $(DESTDIR)$(PREFIX)/share/tandem/nginx/tandem.site.conf.sample
 
 clean:
 	rm -rf build build-san

@@ -387,33 +387,58 @@ serve(void)
 	return 0;
 }
 
+/*
+ * tandemd backup FILE: a consistent copy of the live database (VACUUM
+ * INTO reads one snapshot, writers go on), fsynced.  Refuses a database
+ * that does not exist or is not tandem's, and an existing FILE.
+ */
 static int
 backup(const char *to)
 {
-	struct db	*db;
+	sqlite3		*conn = NULL;
 	sqlite3_stmt	*st = NULL;
-	int		 rc = 1;
+	int		 rc = 1, fd;
 
-	if ((db = db_open(cfg.db_path)) == NULL)
-		return 1;
 	if (access(to, F_OK) == 0) {
 		fprintf(stderr, "tandemd: %s exists\n", to);
+		return 1;
+	}
+	if (sqlite3_open_v2(cfg.db_path, &conn, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "tandemd: cannot open %s: %s\n", cfg.db_path,
+		    conn ? sqlite3_errmsg(conn) : "out of memory");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db->conn, "VACUUM INTO ?", -1, &st, NULL) !=
+	sqlite3_busy_timeout(conn, 5000);
+	if (sqlite3_prepare_v2(conn, "SELECT count(*) FROM schema_migrations",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		fprintf(stderr, "tandemd: %s is not a tandem database: %s\n",
+		    cfg.db_path, sqlite3_errmsg(conn));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(conn, "VACUUM INTO ?", -1, &st, NULL) !=
 	    SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		fprintf(stderr, "tandemd: backup: %s\n",
-		    sqlite3_errmsg(db->conn));
+		fprintf(stderr, "tandemd: backup: %s\n", sqlite3_errmsg(conn));
 		goto out;
 	}
+	if ((fd = open(to, O_RDONLY)) == -1 || fsync(fd) == -1) {
+		fprintf(stderr, "tandemd: backup: fsync %s: %s\n", to,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	close(fd);
 	printf("backed up %s to %s\n", cfg.db_path, to);
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	db_close(db);
+	sqlite3_close(conn);
 	return rc;
 }
 

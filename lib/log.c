@@ -55,7 +55,8 @@ log_json(enum log_level lvl, const char *msg, json_t *fields)
 	json_object_set_new(o, "level", json_string(level_names[lvl]));
 	json_object_set_new(o, "pid", json_integer(getpid()));
 	json_object_set_new(o, "msg", json_string(msg));
-	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(6));
 	json_decref(o);
 	if (line == NULL)
 		return;

@@ -117,7 +117,10 @@ ratelimit_take(int64_t user_id, const char *device_id, double *retry_after_s)
 	if (slot->tokens >= 1.0)
 		slot->tokens -= 1.0;
 	else {
+		/* at least 10 ms, so a rounded-up Retry-After is never 0 */
 		*retry_after_s = (1.0 - slot->tokens) / rate;
+		if (*retry_after_s < 0.01)
+			*retry_after_s = 0.01;
 		rc = -1;
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -47,12 +47,33 @@ free_port() {
 }
 
 stack_start() {
+	local try
+	# A port picked free may be taken by a neighbour before nginx binds
+	# it: try again on other ports.
+	for try in 1 2 3 4 5; do
+		stack_start_once "$@" && return 0
+		if ! grep -q 'Address already in use' "$STACK_DIR/stack.log" 2>/dev/null; then
+			echo "stack did not start:"
+			cat "$STACK_DIR/stack.log"
+			fail "stack_start" "the stack did not start"
+			return 1
+		fi
+		local f=$FAILED
+		stack_stop
+		FAILED=$f
+	done
+	fail "stack_start" "no free ports after 5 tries"
+	return 1
+}
+
+stack_start_once() {
 	STACK_DIR=$(mktemp -d /tmp/tandem-test.XXXXXX)
 	HTTPS_PORT=$(free_port)
 	HTTP_PORT=$(free_port)
 	while [ "$HTTP_PORT" = "$HTTPS_PORT" ]; do HTTP_PORT=$(free_port); done
 	BASE="https://127.0.0.1:$HTTPS_PORT"
 	HTTP_BASE="http://127.0.0.1:$HTTP_PORT"
+	STACK_ENV=("$@")
 	(
 		export TANDEM_DATA_DIR="$STACK_DIR/data"
 		export TANDEM_HTTPS_PORT=$HTTPS_PORT TANDEM_HTTP_PORT=$HTTP_PORT
@@ -71,10 +92,7 @@ stack_start() {
 	local i=0
 	until curl -sk -o /dev/null "$BASE/api/v1/health" 2>/dev/null; do
 		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$STACK_PID" 2>/dev/null; then
-			echo "stack did not start:"
-			cat "$STACK_DIR/stack.log"
-			fail "stack_start" "the stack did not start"
+		if [ $i -gt 150 ] || ! kill -0 "$STACK_PID" 2>/dev/null; then
 			return 1
 		fi
 		sleep 0.1

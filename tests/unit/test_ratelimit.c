@@ -1,0 +1,91 @@
+/* Unit tests of lib/ratelimit: the per-device token bucket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "ratelimit.h"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.rate_per_s = 5;
+	cfg.rate_burst = 10;
+	return ratelimit_init();
+}
+
+static void
+test_burst_then_limited(void **state)
+{
+	double	 retry;
+	int	 i;
+
+	(void)state;
+	for (i = 0; i < 10; i++)
+		assert_int_equal(ratelimit_take(1, "phone", &retry), 0);
+	assert_int_equal(ratelimit_take(1, "phone", &retry), -1);
+	assert_true(retry > 0 && retry <= 0.2 + 1e-6);
+	/* another device of the same user, and the same id of another user */
+	assert_int_equal(ratelimit_take(1, "laptop", &retry), 0);
+	assert_int_equal(ratelimit_take(2, "phone", &retry), 0);
+	/* 5 per second: one token back after 0.2 s */
+	usleep(250000);
+	assert_int_equal(ratelimit_take(1, "phone", &retry), 0);
+	assert_int_equal(ratelimit_take(1, "phone", &retry), -1);
+}
+
+static void
+test_zero_rate_is_off(void **state)
+{
+	double	 retry;
+	int	 i;
+
+	(void)state;
+	cfg.rate_per_s = 0;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(ratelimit_take(3, "bot", &retry), 0);
+	assert_true(retry == 0);
+	cfg.rate_per_s = 5;
+}
+
+/* Every worker process draws from the same bucket. */
+static void
+test_shared_across_fork(void **state)
+{
+	double	 retry;
+	pid_t	 pid;
+	int	 st, i;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (i = 0; i < 10; i++)
+			if (ratelimit_take(4, "tablet", &retry) != 0)
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(ratelimit_take(4, "tablet", &retry), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_burst_then_limited),
+		cmocka_unit_test(test_zero_rate_is_off),
+		cmocka_unit_test(test_shared_across_fork),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
