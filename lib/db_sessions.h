@@ -98,7 +98,5 @@ int	 db_sessions_release_device(struct db *, int64_t user_id,
 	    const char *device_id);
 int	 db_sessions_sweep(struct db *, int64_t now_ms);
 json_t	*db_sessions_export(struct db *, int64_t user_id);
-int	 db_sessions_counts(struct db *, int64_t *active, int64_t *killed,
-	    int64_t *messages);
 
 #endif
