@@ -1,0 +1,187 @@
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "sync_rules.h"
+
+const char *const sync_strategy_names[SYNC_STRATEGY__MAX + 1] = {
+	"manual", "server_wins", "client_wins", "lww", "merge", NULL
+};
+
+const char *const sync_status_names[SYNC_STATUS__MAX] = {
+	"applied", "unchanged", "merged", "conflict", "rejected"
+};
+
+/*
+ * A device clock as last-writer-wins sees it: a modified_at more than
+ * SYNC_LWW_SKEW_MS ahead of the server's clock when it was written counts
+ * as that server time, so one device with a wrong clock cannot win
+ * forever.  written_ms is the server's now for an incoming change and the
+ * write time (version / 1000) for a stored record.
+ */
+int64_t
+sync_lww_clock(int64_t modified_at, int64_t written_ms)
+{
+	if (modified_at > written_ms + SYNC_LWW_SKEW_MS)
+		return written_ms;
+	return modified_at;
+}
+
+/*
+ * Decide what a change does to the stored record.  The order is the
+ * contract's: equal data (or a delete of something absent or deleted) is
+ * unchanged whatever the base; a base matching the stored version (or 0
+ * on an absent or deleted record: a re-create) applies; anything else is
+ * a conflict settled by the strategy.  SYNC_ACT_MERGE is only returned
+ * when a merge is possible at all (both sides hold data and the base is
+ * a real version); the caller still falls back to a conflict when the
+ * base revision is gone or the merge itself conflicts.
+ */
+enum sync_action
+sync_decide(const struct sync_stored *s, const struct sync_change *c,
+    enum sync_strategy strategy, int64_t now_ms)
+{
+	int	 live = s->exists && !s->deleted;
+
+	if (c->deleted && !live)
+		return SYNC_ACT_UNCHANGED;
+	if (!c->deleted && live && s->checksum != NULL &&
+	    c->checksum != NULL && strcmp(s->checksum, c->checksum) == 0)
+		return SYNC_ACT_UNCHANGED;
+	if (s->exists && c->base_version == s->version)
+		return SYNC_ACT_APPLY;
+	if (c->base_version == 0 && !live)
+		return SYNC_ACT_APPLY;
+	switch (strategy) {
+	case SYNC_SERVER_WINS:
+		return SYNC_ACT_REJECT;
+	case SYNC_CLIENT_WINS:
+		return SYNC_ACT_APPLY;
+	case SYNC_LWW:
+		if (!s->exists)
+			return SYNC_ACT_APPLY;
+		if (sync_lww_clock(c->modified_at, now_ms) >
+		    sync_lww_clock(s->modified_at, s->version / 1000))
+			return SYNC_ACT_APPLY;
+		return SYNC_ACT_REJECT;
+	case SYNC_MERGE:
+		if (c->deleted || !live || c->base_version == 0)
+			return SYNC_ACT_CONFLICT;
+		return SYNC_ACT_MERGE;
+	case SYNC_MANUAL:
+	default:
+		return SYNC_ACT_CONFLICT;
+	}
+}
+
+static int
+ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t	 k = strlen(suffix);
+
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/*
+ * Whether s holds a PEM private key header: "-----BEGIN ", a label on one
+ * line ending in "PRIVATE KEY" (OPENSSH, RSA, EC, ENCRYPTED, none...) or
+ * "PRIVATE KEY BLOCK" (PGP), then "-----".
+ */
+int
+sync_has_private_key(const char *s, size_t len)
+{
+	static const char begin[] = "-----BEGIN ";
+	const size_t	 blen = sizeof(begin) - 1;
+	const char	*p = s, *end = s + len, *label, *q;
+	size_t		 n;
+
+	while ((size_t)(end - p) >= blen &&
+	    (p = memmem(p, (size_t)(end - p), begin, blen)) != NULL) {
+		label = p + blen;
+		q = memmem(label, (size_t)(end - label), "-----", 5);
+		if (q == NULL)
+			return 0;
+		n = (size_t)(q - label);
+		if (n <= 128 && memchr(label, '\n', n) == NULL &&
+		    memchr(label, '\r', n) == NULL &&
+		    (ends_with(label, n, "PRIVATE KEY") ||
+		    ends_with(label, n, "PRIVATE KEY BLOCK")))
+			return 1;
+		p = label;
+	}
+	return 0;
+}
+
+/*
+ * Look for a private key block in any string of v (member names
+ * included).  path holds v's path on entry ("changes[0].data"); when one
+ * is found the path of the culprit is appended (".ssh.key", "[2]") and 1
+ * is returned; otherwise path is left as it was and 0 returned.  -1 when
+ * out of memory.
+ */
+int
+sync_secret_find(const json_t *v, struct buf *path)
+{
+	const char	*key;
+	json_t		*item;
+	size_t		 i, len = path->len;
+	int		 rc;
+
+	if (json_is_string(v))
+		return sync_has_private_key(json_string_value(v),
+		    json_string_length(v));
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			if (!json_is_string(item) && !json_is_array(item) &&
+			    !json_is_object(item))
+				continue;
+			if (buf_addf(path, "[%zu]", i) == -1)
+				return -1;
+			if ((rc = sync_secret_find(item, path)) != 0)
+				return rc;
+			path->len = len;
+			path->data[len] = '\0';
+		}
+		return 0;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, item) {
+			if (buf_addf(path, ".%s", key) == -1)
+				return -1;
+			if (sync_has_private_key(key, strlen(key)))
+				return 1;
+			if ((rc = sync_secret_find(item, path)) != 0)
+				return rc;
+			path->len = len;
+			path->data[len] = '\0';
+		}
+	}
+	return 0;
+}
+
+/*
+ * "sha256:" + hex SHA-256 of len bytes of canonical JSON text (jcs_dump's
+ * output), the same as jcs_sha256() of the value without serialising it
+ * twice.  Returns 0 or -1 (out is then "").
+ */
+int
+sync_checksum(const char *canon, size_t len, char out[JCS_SHA256_LEN])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 md_len = 0, i;
+	size_t			 o = 7;
+
+	out[0] = '\0';
+	if (EVP_Digest(canon, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len != 32)
+		return -1;
+	memcpy(out, "sha256:", 7);
+	for (i = 0; i < md_len; i++) {
+		out[o++] = hex[md[i] >> 4];
+		out[o++] = hex[md[i] & 0xf];
+	}
+	out[o] = '\0';
+	return 0;
+}

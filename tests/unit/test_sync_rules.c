@@ -1,0 +1,348 @@
+/*
+ * Unit tests for lib/sync_rules: the push decision under every strategy,
+ * the last-writer-wins clock, the secret guard and checksums over
+ * canonical text.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jcs.h"
+#include "sync_rules.h"
+
+#define SUM_A	"sha256:aaaa"
+#define SUM_B	"sha256:bbbb"
+#define NOW	1700000000000LL		/* ms */
+
+static struct sync_stored
+stored(int exists, int deleted, int64_t version, int64_t modified_at,
+    const char *sum)
+{
+	struct sync_stored s;
+
+	s.exists = exists;
+	s.deleted = deleted;
+	s.version = version;
+	s.modified_at = modified_at;
+	s.checksum = sum;
+	return s;
+}
+
+static struct sync_change
+change(int deleted, int64_t base, int64_t modified_at, const char *sum)
+{
+	struct sync_change c;
+
+	c.deleted = deleted;
+	c.base_version = base;
+	c.modified_at = modified_at;
+	c.checksum = sum;
+	return c;
+}
+
+/* A stored live record at version V written at NOW - 1 s. */
+#define V	((NOW - 1000) * 1000)
+
+static void
+test_unchanged(void **state)
+{
+	struct sync_stored s = stored(1, 0, V, NOW - 1000, SUM_A);
+	struct sync_stored d = stored(1, 1, V, NOW - 1000, SUM_B);
+	struct sync_stored none = stored(0, 0, 0, 0, NULL);
+	struct sync_change same = change(0, 12345, NOW, SUM_A);
+	struct sync_change del = change(1, 7, NOW, SUM_B);
+	int	 st;
+
+	(void)state;
+	for (st = 0; st < SYNC_STRATEGY__MAX; st++) {
+		/* equal data is unchanged whatever the base */
+		assert_int_equal(sync_decide(&s, &same, st, NOW),
+		    SYNC_ACT_UNCHANGED);
+		/* deleting a deleted or absent record is unchanged */
+		assert_int_equal(sync_decide(&d, &del, st, NOW),
+		    SYNC_ACT_UNCHANGED);
+		assert_int_equal(sync_decide(&none, &del, st, NOW),
+		    SYNC_ACT_UNCHANGED);
+	}
+}
+
+static void
+test_apply(void **state)
+{
+	struct sync_stored s = stored(1, 0, V, NOW - 1000, SUM_A);
+	struct sync_stored d = stored(1, 1, V, NOW - 1000, SUM_B);
+	struct sync_stored none = stored(0, 0, 0, 0, NULL);
+	struct sync_change edit = change(0, V, NOW, SUM_B);
+	struct sync_change del = change(1, V, NOW, SUM_B);
+	struct sync_change fresh = change(0, 0, NOW, SUM_B);
+	int	 st;
+
+	(void)state;
+	for (st = 0; st < SYNC_STRATEGY__MAX; st++) {
+		assert_int_equal(sync_decide(&s, &edit, st, NOW),
+		    SYNC_ACT_APPLY);
+		assert_int_equal(sync_decide(&s, &del, st, NOW),
+		    SYNC_ACT_APPLY);
+		/* base 0: a new record, or a re-create over a tombstone */
+		assert_int_equal(sync_decide(&none, &fresh, st, NOW),
+		    SYNC_ACT_APPLY);
+		assert_int_equal(sync_decide(&d, &fresh, st, NOW),
+		    SYNC_ACT_APPLY);
+		/* base = the tombstone's version also re-creates */
+		assert_int_equal(sync_decide(&d, &edit, st, NOW),
+		    SYNC_ACT_APPLY);
+	}
+}
+
+static void
+test_conflict_by_strategy(void **state)
+{
+	struct sync_stored s = stored(1, 0, V, NOW - 1000, SUM_A);
+	struct sync_change stale = change(0, V - 5, NOW, SUM_B);
+	struct sync_change fresh_on_live = change(0, 0, NOW, SUM_B);
+
+	(void)state;
+	assert_int_equal(sync_decide(&s, &stale, SYNC_MANUAL, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&s, &stale, SYNC_SERVER_WINS, NOW),
+	    SYNC_ACT_REJECT);
+	assert_int_equal(sync_decide(&s, &stale, SYNC_CLIENT_WINS, NOW),
+	    SYNC_ACT_APPLY);
+	assert_int_equal(sync_decide(&s, &stale, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	assert_int_equal(sync_decide(&s, &stale, SYNC_MERGE, NOW),
+	    SYNC_ACT_MERGE);
+	/* base 0 against a live record: a conflict, and no merge base */
+	assert_int_equal(sync_decide(&s, &fresh_on_live, SYNC_MANUAL, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&s, &fresh_on_live, SYNC_MERGE, NOW),
+	    SYNC_ACT_CONFLICT);
+}
+
+static void
+test_merge_falls_back(void **state)
+{
+	struct sync_stored live = stored(1, 0, V, NOW - 1000, SUM_A);
+	struct sync_stored dead = stored(1, 1, V, NOW - 1000, SUM_A);
+	struct sync_stored none = stored(0, 0, 0, 0, NULL);
+	struct sync_change del = change(1, V - 5, NOW, SUM_B);
+	struct sync_change edit = change(0, V - 5, NOW, SUM_B);
+
+	(void)state;
+	/* a delete on either side, or no record at all: manual */
+	assert_int_equal(sync_decide(&live, &del, SYNC_MERGE, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&dead, &edit, SYNC_MERGE, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&none, &edit, SYNC_MERGE, NOW),
+	    SYNC_ACT_CONFLICT);
+	/* and manual keeps delete-versus-edit a conflict too */
+	assert_int_equal(sync_decide(&live, &del, SYNC_MANUAL, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&dead, &edit, SYNC_MANUAL, NOW),
+	    SYNC_ACT_CONFLICT);
+	assert_int_equal(sync_decide(&dead, &edit, SYNC_SERVER_WINS, NOW),
+	    SYNC_ACT_REJECT);
+	assert_int_equal(sync_decide(&live, &del, SYNC_CLIENT_WINS, NOW),
+	    SYNC_ACT_APPLY);
+}
+
+static void
+test_lww(void **state)
+{
+	struct sync_stored s = stored(1, 0, V, NOW - 1000, SUM_A);
+	struct sync_stored future = stored(1, 0, V, NOW + 86400000LL, SUM_A);
+	struct sync_stored none = stored(0, 0, 0, 0, NULL);
+	struct sync_change older = change(0, 1, NOW - 2000, SUM_B);
+	struct sync_change tie = change(0, 1, NOW - 1000, SUM_B);
+	struct sync_change later = change(0, 1, NOW - 999, SUM_B);
+	struct sync_change skewed = change(0, 1, NOW + 300001, SUM_B);
+	struct sync_change ahead = change(0, 1, NOW + 300000, SUM_B);
+	struct sync_change del_later = change(1, 1, NOW, SUM_B);
+
+	(void)state;
+	assert_int_equal(sync_decide(&s, &older, SYNC_LWW, NOW),
+	    SYNC_ACT_REJECT);
+	/* ties go to the server */
+	assert_int_equal(sync_decide(&s, &tie, SYNC_LWW, NOW),
+	    SYNC_ACT_REJECT);
+	assert_int_equal(sync_decide(&s, &later, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	/* more than 5 minutes ahead counts as now; exactly 5 is believed */
+	assert_int_equal(sync_lww_clock(NOW + 300001, NOW), NOW);
+	assert_int_equal(sync_lww_clock(NOW + 300000, NOW), NOW + 300000);
+	assert_int_equal(sync_decide(&s, &skewed, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	assert_int_equal(sync_decide(&s, &ahead, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	/*
+	 * A stored record whose device clock was a day ahead counts as
+	 * written at its server time, so it does not win forever.
+	 */
+	assert_int_equal(sync_decide(&future, &later, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	assert_int_equal(sync_decide(&future, &older, SYNC_LWW, NOW),
+	    SYNC_ACT_REJECT);
+	/* a delete can win too; an absent record never beats the client */
+	assert_int_equal(sync_decide(&s, &del_later, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+	assert_int_equal(sync_decide(&none, &older, SYNC_LWW, NOW),
+	    SYNC_ACT_APPLY);
+}
+
+static void
+test_private_key_strings(void **state)
+{
+	static const char *const yes[] = {
+		"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n",
+		"-----BEGIN RSA PRIVATE KEY-----",
+		"-----BEGIN PRIVATE KEY-----",
+		"-----BEGIN EC PRIVATE KEY-----",
+		"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+		"-----BEGIN PGP PRIVATE KEY BLOCK-----",
+		"text before\n-----BEGIN DSA PRIVATE KEY-----\nMIIB\n",
+		"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"
+		    "-----BEGIN PRIVATE KEY-----\nMII",
+		NULL
+	};
+	static const char *const no[] = {
+		"",
+		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+		"-----BEGIN PUBLIC KEY-----",
+		"-----BEGIN OPENSSH PUBLIC KEY-----",
+		"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host",
+		"PRIVATE KEY-----",
+		"-----BEGIN ",
+		"-----BEGIN PRIVATE\nKEY-----",
+		"-----END PRIVATE KEY-----",
+		"-----begin private key-----",
+		NULL
+	};
+	int	 i;
+
+	(void)state;
+	for (i = 0; yes[i] != NULL; i++)
+		assert_true(sync_has_private_key(yes[i], strlen(yes[i])));
+	for (i = 0; no[i] != NULL; i++)
+		assert_false(sync_has_private_key(no[i], strlen(no[i])));
+}
+
+/* Run the guard over text; returns the path found or NULL (free it). */
+static char *
+secret_path(const char *text)
+{
+	json_t		*v;
+	struct buf	 path;
+	char		*res = NULL;
+	int		 rc;
+
+	v = json_loads(text, 0, NULL);
+	assert_non_null(v);
+	buf_init(&path, 0);
+	buf_adds(&path, "changes[0].data");
+	rc = sync_secret_find(v, &path);
+	assert_true(rc == 0 || rc == 1);
+	if (rc == 1)
+		res = strdup(buf_str(&path));
+	else
+		assert_string_equal(buf_str(&path), "changes[0].data");
+	buf_release(&path);
+	json_decref(v);
+	return res;
+}
+
+static void
+check_path(const char *text, const char *want)
+{
+	char	*got = secret_path(text);
+
+	if (want == NULL)
+		assert_null(got);
+	else {
+		assert_non_null(got);
+		assert_string_equal(got, want);
+	}
+	free(got);
+}
+
+static void
+test_secret_paths(void **state)
+{
+	(void)state;
+	check_path("{\"ssh\":{\"key\":\"-----BEGIN OPENSSH PRIVATE KEY-----"
+	    "\\nAAA\\n-----END OPENSSH PRIVATE KEY-----\"}}",
+	    "changes[0].data.ssh.key");
+	check_path("{\"a\":1,\"keys\":[\"ok\",{\"pem\":\"x\"},"
+	    "\"-----BEGIN RSA PRIVATE KEY-----\"]}", "changes[0].data.keys[2]");
+	check_path("{\"k\":[[1,2],[\"-----BEGIN PRIVATE KEY-----\"]]}",
+	    "changes[0].data.k[1][0]");
+	check_path("{\"-----BEGIN PRIVATE KEY-----\":true}",
+	    "changes[0].data.-----BEGIN PRIVATE KEY-----");
+	check_path("{\"cert\":\"-----BEGIN CERTIFICATE-----\","
+	    "\"pub\":\"-----BEGIN PUBLIC KEY-----\",\"n\":[1,null,true],"
+	    "\"o\":{\"p\":{}}}", NULL);
+	check_path("{}", NULL);
+}
+
+static void
+test_checksum(void **state)
+{
+	static const char *const texts[] = {
+		"null", "{}", "{\"b\":[1,2.5,\"x\"],\"a\":{\"z\":null}}",
+		"{\"unicode\":\"\\u00e9\\ud83d\\ude00\",\"n\":1e21}", NULL
+	};
+	char	 a[JCS_SHA256_LEN], b[JCS_SHA256_LEN], *canon;
+	json_t	*v;
+	int	 i;
+
+	(void)state;
+	for (i = 0; texts[i] != NULL; i++) {
+		v = json_loads(texts[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		canon = jcs_dump(v);
+		assert_non_null(canon);
+		assert_int_equal(sync_checksum(canon, strlen(canon), a), 0);
+		assert_int_equal(jcs_sha256(v, b), 0);
+		assert_string_equal(a, b);
+		assert_int_equal(strlen(a), 71);
+		free(canon);
+		json_decref(v);
+	}
+	/* SHA-256("null") */
+	assert_int_equal(sync_checksum("null", 4, a), 0);
+	assert_string_equal(a, "sha256:74234e98afe7498fb5daf1f36ac2d78acc3"
+	    "39464f950703b8c019892f982b90b");
+}
+
+static void
+test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(sync_strategy_names[SYNC_LWW], "lww");
+	assert_null(sync_strategy_names[SYNC_STRATEGY__MAX]);
+	assert_string_equal(sync_status_names[SYNC_MERGED], "merged");
+	assert_string_equal(sync_status_names[SYNC_REJECTED], "rejected");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unchanged),
+		cmocka_unit_test(test_apply),
+		cmocka_unit_test(test_conflict_by_strategy),
+		cmocka_unit_test(test_merge_falls_back),
+		cmocka_unit_test(test_lww),
+		cmocka_unit_test(test_private_key_strings),
+		cmocka_unit_test(test_secret_paths),
+		cmocka_unit_test(test_checksum),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
