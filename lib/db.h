@@ -41,6 +41,7 @@ struct db {
 	size_t		 nslots;	/* a power of two */
 	size_t		 nused;
 	int		 in_tx;
+	int		 write_locked;	/* holds the process's writer mutex */
 	int64_t		 ring[DB_MAX_RING];	/* users to wake on commit */
 	int		 nring;
 	int		 ring_all;

@@ -110,12 +110,12 @@ db_admin_counts(struct db *db, int64_t now_ms, int64_t presence_ttl_ms,
 		c->messages = v[0];
 	}
 	if (!(c->missing & DB_ADMIN_NO_RECORDS)) {
-		/* the second count reads the partial index of tombstones */
-		if ((rc = row_ints(db, db_prepare(db, "SELECT (SELECT "
-		    "count(*) FROM records), (SELECT count(*) FROM records "
-		    "WHERE deleted = 1)"), v, 2)) != DB_OK)
+		/* the per-collection counters sync keeps: O(collections) */
+		if ((rc = row_ints(db, db_prepare(db, "SELECT "
+		    "coalesce(sum(records), 0), coalesce(sum(tombstones), 0) "
+		    "FROM collections"), v, 2)) != DB_OK)
 			goto out;
-		c->records = v[0] - v[1];
+		c->records = v[0];
 		c->tombstones = v[1];
 	}
 	if (!(c->missing & DB_ADMIN_NO_CONFLICTS)) {
