@@ -349,6 +349,32 @@ def rss_kib(pids):
     return total
 
 
+def stack_rss(pids):
+    """(threads, average resident KiB) of the worker threads' stacks: the
+    anonymous read-write mappings of the one size most of them share."""
+    sizes = {}
+    for p in pids:
+        cur = None
+        try:
+            with open("/proc/%d/smaps" % p) as f:
+                for line in f:
+                    fs = line.split()
+                    if not fs[0].endswith(":") and "-" in fs[0]:
+                        a, b = fs[0].split("-")
+                        anon = len(fs) < 6 and fs[1] == "rw-p"
+                        cur = (int(b, 16) - int(a, 16)) if anon else None
+                        if cur is not None:
+                            sizes.setdefault(cur, [0, 0])[0] += 1
+                    elif fs[0] == "Rss:" and cur is not None:
+                        sizes[cur][1] += int(fs[1])
+        except OSError:
+            continue
+    if not sizes:
+        return 0, 0.0
+    n, kib = max(sizes.values())
+    return n, kib / float(n)
+
+
 async def waiting_count(base, ctx):
     """tandem_longpoll_waiting from /metrics (loopback), or None."""
     conn = Conn(base, ctx)
@@ -402,10 +428,13 @@ async def start_polls(base, ctx, users, ndev, tracker, limit_of=None,
 
 
 async def push(conn, u, kind, n):
+    """POST one app event as u's pusher.  Returns (seq, time of the
+    response, time the request was sent)."""
+    t0 = time.perf_counter()
     doc, t = await call(conn, "POST", "/api/v1/events",
                         {"type": kind, "data": {"n": n}},
                         token=u["pusher"], want=201)
-    return doc["event"]["seq"], t
+    return doc["event"]["seq"], t, t0
 
 
 def check_delivery(pollers, users, pushed):
@@ -450,6 +479,7 @@ async def bench(a):
     print("  server counts %s waiting" % n, flush=True)
     await asyncio.sleep(1.0)
     rss_wait = rss_kib(pids)
+    nstacks, stack_kib = stack_rss(pids)
     c0 = cpu_by_pid(pids)
     w0 = time.monotonic()
     await asyncio.sleep(a.idle_s)
@@ -466,15 +496,18 @@ async def bench(a):
     print("targeted wake: %d pushes..." % a.pushes, flush=True)
     pushed = {}
     lat = []
+    lat_send = []
     missing = 0
     for k in range(a.pushes):
         ui = (k * 37) % len(users)
-        seq, t_resp = await push(pushers[ui], users[ui], "app.ping", k)
+        seq, t_resp, t_send = await push(pushers[ui], users[ui], "app.ping",
+                                         k)
         pushed.setdefault(ui, []).append(seq)
         if not await tracker.all_of(ui, seq, 5.0):
             missing += 1
         for d, ts in tracker.times(ui, seq).items():
             lat.append((ts[0] - t_resp) * 1000.0)
+            lat_send.append((ts[0] - t_send) * 1000.0)
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.5)
     n = await settle(a.base, ctx, nwait, 10.0)
@@ -496,16 +529,16 @@ async def bench(a):
         res = await asyncio.gather(*[push(pushers[i], u, "app.fanout", rnd)
                                      for i, u in enumerate(users)])
         ok += await asyncio.gather(*[tracker.all_of(i, s, 10.0)
-                                     for i, (s, _) in enumerate(res)])
+                                     for i, (s, _, _) in enumerate(res)])
         last = f0
         answered = 0
-        for i, (s, _) in enumerate(res):
+        for i, (s, _, _) in enumerate(res):
             pushed.setdefault(i, []).append(s)
             for d, ts in tracker.times(i, s).items():
                 answered += 1
                 last = max(last, ts[0])
         fan.append((last - f0) * 1000.0)
-        pushes_ms.append((max(t for _, t in res) - f0) * 1000.0)
+        pushes_ms.append((max(t for _, t, _ in res) - f0) * 1000.0)
         gate.set()
         await asyncio.sleep(0.3)
         await settle(a.base, ctx, nwait, 10.0)
@@ -525,6 +558,8 @@ async def bench(a):
         ("targeted wake p50", "%.2f ms" % pct(lat, 0.50), "<= 2 ms"),
         ("targeted wake p99", "%.2f ms" % pct(lat, 0.99), "<= 10 ms"),
         ("targeted wake max", "%.2f ms" % (max(lat) if lat else 0), ""),
+        ("send -> wake p50 / p99 (from sending the push)", "%.2f / %.2f ms"
+         % (pct(lat_send, 0.5), pct(lat_send, 0.99)), ""),
         ("targeted wakes measured", "%d (%d pushes, %d incomplete)" %
          (len(lat), a.pushes, missing), ""),
         ("fan-out: last of %d answered, median of %d rounds" %
@@ -542,8 +577,13 @@ async def bench(a):
          "~ 0"),
         ("tandemd RSS idle / waiting", "%d / %d KiB" % (rss_idle, rss_wait),
          ""),
-        ("RSS per waiting poll", "%.1f KiB" %
+        ("RSS per waiting poll: added by waiting", "%.1f KiB" %
          ((rss_wait - rss_idle) / float(nwait)), "<= 64 KiB"),
+        ("thread stacks resident, average of %d" % nstacks,
+         "%.1f KiB" % stack_kib, ""),
+        ("RSS per waiting poll: added + its thread's stack",
+         "%.1f KiB" % ((rss_wait - rss_idle) / float(nwait) + stack_kib),
+         "<= 64 KiB"),
     ]
     w = max(len(r[0]) for r in rows)
     print()
@@ -583,7 +623,7 @@ async def order(a):
 
     async def pusher(i):
         for k in range(a.pushes):
-            seq, _ = await push(pushers[i], users[i], "app.seq", k)
+            seq, _, _ = await push(pushers[i], users[i], "app.seq", k)
             pushed.setdefault(i, []).append(seq)
             # bursts of 1..3 back to back, then a short pause
             if k % 3 == i % 3:

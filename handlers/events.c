@@ -1,17 +1,273 @@
-/* events.c: not built yet. */
-#include "handlers.h"
-#include "problem.h"
+/*
+ * GET /events (the long poll) and POST /events (application events).
+ *
+ * A poll that finds nothing after its cursor waits on the user's doorbell
+ * (lib/doorbell), holding a thread but no database connection: every
+ * commit that appends an event for the user rings it, in whichever worker
+ * process it ran.  The counter is read before the database is, and the
+ * sleep only starts while the counter still holds that value, so an event
+ * committed between the look and the sleep still wakes the poll.
+ *
+ * The database is read only after a ring.  The poll's FastCGI connection
+ * is watched (doorbell_watch): when the client goes away nginx closes it,
+ * the watcher rings, and the poll answers and frees its thread at once.
+ * SIGTERM rings every bucket and the poll answers with what it has.  Were
+ * the watch unavailable, the sleep is cut in POLL_SLICE_MS slices to look
+ * at the connection instead.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "db_events.h"
+#include "doorbell.h"
+#include "handlers.h"
+#include "jcs.h"
+#include "json.h"
+#include "problem.h"
+#include "stats.h"
+
+/* The longest sleep between two looks at the client's connection. */
+#define POLL_SLICE_MS	1000
+#define POLL_LIMIT_DEF	100
+#define POLL_LIMIT_MAX	1000
+#define POLL_TIMEOUT_DEF 25
+/* "app." and 1..60 bytes of [a-z0-9._-] */
+#define APP_PREFIX	"app."
+#define APP_NAME_MAX	60
+
+static const char app_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
+
+/* Whether type is an application event type: "app." + 1..60 [a-z0-9._-]. */
+static int
+valid_app_type(const char *type)
+{
+	size_t	 pre = sizeof(APP_PREFIX) - 1, n;
+
+	if (strncmp(type, APP_PREFIX, pre) != 0)
+		return 0;
+	n = strlen(type + pre);
+	return n >= 1 && n <= APP_NAME_MAX &&
+	    strspn(type + pre, app_chars) == n;
+}
+
+/* 200 {events, cursor, more}; takes ownership of events. */
+static int
+poll_answer(struct resp *resp, json_t *events, int64_t cursor, int more)
+{
+	if (events == NULL)
+		events = json_array();
+	return resp_json(resp, 200, json_pack("{s:o, s:I, s:b}",
+	    "events", events, "cursor", (json_int_t)cursor, "more", more));
+}
+
+/*
+ * Sleep until the doorbell of user moves away from seen, the deadline
+ * (mono_us) passes, the worker stops or the client goes away.  Returns 1
+ * when it rang for a reason to look again, 0 when the poll should answer
+ * as it stands.  A watched connection (doorbell_watch) rings the bell
+ * itself when the client leaves; otherwise the sleep is cut in slices.
+ */
+static int
+poll_sleep(struct req *req, uint32_t seen, int64_t deadline, int watched)
+{
+	int64_t	 left_ms;
+
+	for (;;) {
+		if (doorbell_stopping() || req_client_gone(req))
+			return 0;
+		left_ms = (deadline - mono_us() + 999) / 1000;
+		if (left_ms <= 0)
+			return 0;
+		if (!watched && left_ms > POLL_SLICE_MS)
+			left_ms = POLL_SLICE_MS;
+		if (doorbell_wait(req->user_id, seen, left_ms) == 1)
+			return !doorbell_stopping() && !req_client_gone(req);
+	}
+}
+
+/*
+ * GET /api/v1/events?after=SEQ&timeout=S&exclude_self=0|1&limit=N
+ *     [&session_id=SID]
+ * 200 {events:[{seq, type, at, device_id, data}], cursor, more}: at once
+ *     when events after SEQ exist (or without after: no events and the
+ *     current cursor), else when one arrives, the timeout passes, the
+ *     worker stops or the client goes away (then events is empty).
+ * 400 VALIDATION_FAILED (field: a query parameter out of range)
+ * 401 DEVICE_REVOKED (the device was revoked or logged out meanwhile: a
+ *     waiting poll wakes on device.revoked and learns it at once)
+ * 410 CURSOR_EXPIRED (after is below the newest pruned seq)
+ * 503 SERVICE_UNAVAILABLE (the database)
+ *
+ * exclude_self=1 skips the calling device's own events and session_id
+ * keeps only that session's; skipped events move the cursor, and a poll
+ * that only saw skipped events goes on waiting for the rest of its
+ * timeout.  An after beyond the newest seq is accepted: the poll waits
+ * for events past it.
+ */
 int
 handle_events_poll(struct req *req, struct resp *resp)
 {
-	(void)req;
-	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+	struct event_query q;
+	struct event_page page;
+	int64_t		 timeout, deadline, head, floor;
+	char		*family = NULL;
+	int		 exclude_self, rc, waiting = 0, watched, armed = 0;
+	int		 fd = req->fcgi != NULL ? req->fcgi->ipcFd : -1;
+	int		 tdef = POLL_TIMEOUT_DEF;
+	uint32_t	 seen;
+
+	memset(&q, 0, sizeof(q));
+	memset(&page, 0, sizeof(page));
+	q.user_id = req->user_id;
+	if (tdef > cfg.max_poll_timeout_s)
+		tdef = (int)cfg.max_poll_timeout_s;
+	if (req_query_int(req, resp, "after", -1, 0, INT64_MAX - 1,
+	    &q.after) == -1 ||
+	    req_query_int(req, resp, "timeout", tdef, 0,
+	    cfg.max_poll_timeout_s, &timeout) == -1 ||
+	    req_query_int(req, resp, "limit", POLL_LIMIT_DEF, 1,
+	    POLL_LIMIT_MAX, &q.limit) == -1 ||
+	    req_query_bool(req, resp, "exclude_self", 0, &exclude_self) == -1)
+		return resp->status;
+	q.session_id = req_query(req, "session_id");
+	if (q.session_id != NULL && !valid_id(q.session_id))
+		return problem_field(resp, 400, "VALIDATION_FAILED",
+		    "session_id", "session_id must be 1..128 bytes of "
+		    "[A-Za-z0-9._:-]");
+	if (exclude_self)
+		q.exclude_device = req->device_id;
+	/* The token's login family leads its jti, as auth_access_verify()
+	 * reads it: each look also checks that the login is still alive. */
+	if (req->jti != NULL && req->device_id != NULL &&
+	    strlen(req->jti) >= AUTH_FAMILY_LEN &&
+	    (family = strndup(req->jti, AUTH_FAMILY_LEN)) != NULL) {
+		q.device_id = req->device_id;
+		q.family = family;
+	}
+
+	if (q.after < 0) {
+		rc = db_events_head(req_db(req), req->user_id, &head, &floor);
+		req_db_release(req);
+		if (rc != DB_OK)
+			problem_db(resp, rc);
+		else
+			poll_answer(resp, json_array(), head, 0);
+		goto out;
+	}
+
+	deadline = mono_us() + timeout * 1000000;
+	for (;;) {
+		seen = doorbell_read(req->user_id);
+		rc = db_events_list(req_db(req), &q, &page);
+		req_db_release(req);
+		if (rc != DB_OK) {
+			problem_db(resp, rc);
+			goto out;
+		}
+		if (!page.device_active) {
+			json_decref(page.events);
+			resp_header(resp, "WWW-Authenticate", "Bearer "
+			    "realm=\"tandem\", error=\"invalid_token\"");
+			problem(resp, 401, "DEVICE_REVOKED", "this device was "
+			    "revoked or logged out; log in again");
+			goto out;
+		}
+		if (q.after < page.floor) {
+			json_decref(page.events);
+			problem(resp, 410, "CURSOR_EXPIRED", "events up to "
+			    "%lld were pruned; poll without after to start "
+			    "again", (long long)page.floor);
+			goto out;
+		}
+		q.after = page.cursor;
+		if (json_array_size(page.events) > 0)
+			break;
+		if (!waiting) {
+			stats_longpoll(1);
+			waiting = 1;
+		}
+		/* (re-)armed before each sleep: the watch fires once */
+		watched = fd >= 0 && doorbell_watch(fd, req->user_id) == 0;
+		armed |= watched;
+		if (!poll_sleep(req, seen, deadline, watched))
+			break;
+		json_decref(page.events);
+		page.events = NULL;
+	}
+	poll_answer(resp, page.events, page.cursor, page.more);
+out:
+	if (armed)
+		doorbell_unwatch(fd);
+	if (waiting)
+		stats_longpoll(-1);
+	free(family);
+	return resp->status;
 }
 
+/*
+ * POST /api/v1/events {type, data, session_id?}
+ * 201 {event:{seq, type, at, device_id, data}}
+ * 400 VALIDATION_FAILED (field: type not "app." + 1..60 of [a-z0-9._-],
+ *     a system type included; data missing; session_id not an id)
+ * 413 PAYLOAD_TOO_LARGE (field data: canonical size over
+ *     TANDEM_MAX_EVENT_BYTES)
+ * 503 SERVICE_UNAVAILABLE (the database)
+ *
+ * session_id tags the event (GET /events?session_id= filters on it); it
+ * is not required to name an existing session.
+ */
 int
 handle_events_post(struct req *req, struct resp *resp)
 {
-	(void)req;
-	return problem(resp, 501, "NOT_IMPLEMENTED", "not implemented yet");
+	const char	*type, *sid;
+	json_t		*data, *event = NULL;
+	char		*canon = NULL;
+	struct db	*db;
+	int64_t		 seq;
+	size_t		 size;
+	int		 rc;
+
+	if (body_object(req, resp) == -1 ||
+	    field_str(resp, req->json, "type", "type", F_REQUIRED, 1, 256,
+	    &type) == -1)
+		return resp->status;
+	if (!valid_app_type(type))
+		return problem_field(resp, 400, "VALIDATION_FAILED", "type",
+		    "type must be \"app.\" followed by 1..60 bytes of "
+		    "[a-z0-9._-]");
+	if ((data = json_object_get(req->json, "data")) == NULL)
+		return problem_field(resp, 400, "VALIDATION_FAILED", "data",
+		    "data is required");
+	if (field_id(resp, req->json, "session_id", "session_id", F_NULLABLE,
+	    &sid) == -1)
+		return resp->status;
+	if ((canon = jcs_dump(data)) == NULL)
+		return problem_field(resp, 400, "VALIDATION_FAILED", "data",
+		    "data cannot be represented as canonical JSON");
+	size = strlen(canon);
+	free(canon);
+	if (size > (size_t)cfg.max_event_bytes)
+		return problem_field(resp, 413, "PAYLOAD_TOO_LARGE", "data",
+		    "data is %zu bytes; at most %lld", size,
+		    (long long)cfg.max_event_bytes);
+
+	db = req_db(req);
+	if ((rc = db_begin(db)) != DB_OK)
+		goto fail;
+	if ((rc = db_event_add(db, req->user_id, req->device_id, type, sid,
+	    json_incref(data), &seq)) != DB_OK ||
+	    (rc = db_event_get(db, req->user_id, seq, &event)) != DB_OK) {
+		db_rollback(db);
+		goto fail;
+	}
+	if ((rc = db_commit(db)) != DB_OK)
+		goto fail;
+	return resp_json(resp, 201, json_pack("{s:o}", "event", event));
+fail:
+	json_decref(event);
+	return problem_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
 }

@@ -1,8 +1,15 @@
 #include <sqlite3.h>
 
+#include "config.h"
 #include "db.h"
 #include "db_events.h"
 #include "http.h"
+
+/* Rows pruned per write transaction, so the sweeper never holds the
+ * write lock for long after a backlog (a server that was down a week). */
+#define SWEEP_BATCH	5000
+/* Batches per sweep: the rest waits for the next run. */
+#define SWEEP_BATCHES	20
 
 /*
  * Append one event for user (inside the caller's transaction) and mark
@@ -53,11 +60,258 @@ out:
 	return rc;
 }
 
-/* Sweeper: prune events older than TANDEM_EVENT_DAYS.  Returns a db_rc. */
+/*
+ * The event of the current row of st, whose columns are seq, type, at,
+ * device_id, data.  Returns a new reference, or NULL when out of memory.
+ * Data that no longer parses (it cannot: it was stored from JSON) reads
+ * as null rather than losing the event.
+ */
+static json_t *
+event_of_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I, s:s, s:I, s:o, s:o}",
+	    "seq", (json_int_t)sqlite3_column_int64(st, 0),
+	    "type", (const char *)sqlite3_column_text(st, 1),
+	    "at", (json_int_t)sqlite3_column_int64(st, 2),
+	    "device_id", db_col_str_or_null(st, 3),
+	    "data", db_col_json_or_null(st, 4));
+}
+
+/*
+ * One event of user by seq, as served by /events, into *event (a new
+ * reference).  Returns DB_OK, DB_NOTFOUND (never written, or pruned) or
+ * an error.
+ */
+int
+db_event_get(struct db *db, int64_t user_id, int64_t seq, json_t **event)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	*event = NULL;
+	st = db_prepare(db, "SELECT seq, type, at, device_id, data "
+	    "FROM events WHERE user_id = ?1 AND seq = ?2");
+	if (st == NULL)
+		return DB_ERROR;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW) {
+		*event = event_of_row(st);
+		rc = *event != NULL ? DB_OK : DB_ERROR;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * The user's newest event seq (the cursor of "now") and the newest seq
+ * pruned.  Returns DB_OK, DB_NOTFOUND (no such user) or an error.
+ */
+int
+db_events_head(struct db *db, int64_t user_id, int64_t *head, int64_t *floor)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = db_prepare(db, "SELECT event_seq, event_floor FROM users "
+	    "WHERE id = ?1");
+	if (st == NULL)
+		return DB_ERROR;
+	sqlite3_bind_int64(st, 1, user_id);
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW) {
+		*head = sqlite3_column_int64(st, 0);
+		*floor = sqlite3_column_int64(st, 1);
+		rc = DB_OK;
+	} else
+		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * Fill page with the events of q.  One statement, so one snapshot: the
+ * head and floor are those of the same moment as the events, and the
+ * cursor can never step over an event committed meanwhile.  Skipped
+ * events (q->exclude_device, q->session_id) move the cursor but do not
+ * count towards q->limit.  The device's liveness comes from the same
+ * snapshot.  Returns a db_rc (DB_NOTFOUND: no such user);
+ * on error page->events is NULL.
+ */
+int
+db_events_list(struct db *db, const struct event_query *q,
+    struct event_page *page)
+{
+	sqlite3_stmt	*st;
+	json_t		*ev;
+	int64_t		 n = 0, last = 0, rows = 0;
+	int		 rc = DB_ERROR;
+
+	page->more = 0;
+	page->device_active = 0;
+	page->cursor = q->after;
+	if ((page->events = json_array()) == NULL)
+		return DB_ERROR;
+	st = db_prepare(db, "SELECT u.event_seq, u.event_floor, "
+	    "(?6 IS NULL OR (d.revoked_at IS NULL AND d.family IS ?7)), "
+	    "e.seq, e.type, e.at, e.device_id, e.data FROM users u "
+	    "LEFT JOIN devices d ON d.user_id = u.id AND d.id = ?6 "
+	    "LEFT JOIN events e ON e.user_id = u.id AND e.seq > ?2 "
+	    "AND (?3 IS NULL OR e.device_id IS NULL OR e.device_id <> ?3) "
+	    "AND (?4 IS NULL OR e.session_id = ?4) "
+	    "WHERE u.id = ?1 ORDER BY e.seq LIMIT ?5");
+	if (st == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, q->user_id);
+	sqlite3_bind_int64(st, 2, q->after);
+	db_bind_text(st, 3, q->exclude_device);
+	db_bind_text(st, 4, q->session_id);
+	sqlite3_bind_int64(st, 5, q->limit + 1);
+	db_bind_text(st, 6, q->device_id);
+	db_bind_text(st, 7, q->family);
+	while ((rc = db_step(db, st)) == SQLITE_ROW) {
+		if (rows++ == 0) {
+			page->head = sqlite3_column_int64(st, 0);
+			page->floor = sqlite3_column_int64(st, 1);
+			page->device_active = sqlite3_column_int(st, 2);
+		}
+		if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+			break;		/* the user, and no event */
+		if (n == q->limit) {
+			page->more = 1;
+			break;
+		}
+		last = sqlite3_column_int64(st, 3);
+		ev = json_pack("{s:I, s:s, s:I, s:o, s:o}",
+		    "seq", (json_int_t)last,
+		    "type", (const char *)sqlite3_column_text(st, 4),
+		    "at", (json_int_t)sqlite3_column_int64(st, 5),
+		    "device_id", db_col_str_or_null(st, 6),
+		    "data", db_col_json_or_null(st, 7));
+		if (ev == NULL ||
+		    json_array_append_new(page->events, ev) == -1) {
+			rc = DB_ERROR;
+			goto out;
+		}
+		n++;
+	}
+	if (rc == SQLITE_DONE && rows == 0) {
+		rc = DB_NOTFOUND;	/* not even the user's row */
+		goto out;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = -rc;
+		goto out;
+	}
+	if (page->more)
+		page->cursor = last;
+	else if (page->head > q->after)
+		page->cursor = page->head;
+	rc = DB_OK;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (rc != DB_OK) {
+		json_decref(page->events);
+		page->events = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Prune, in one write transaction, the events older than `before` (ms)
+ * up to about SWEEP_BATCH of them, raising each user's event_floor to the
+ * newest seq deleted.  *done is set when nothing older is left.  Returns
+ * a db_rc.
+ */
+static int
+events_prune_batch(struct db *db, int64_t before, int *done)
+{
+	sqlite3_stmt	*st, *up;
+	int64_t		 upto = before;
+	int		 rc;
+
+	*done = 1;
+	st = db_prepare(db, "SELECT 1 FROM events WHERE at < ?1 LIMIT 1");
+	if (st == NULL)
+		return DB_ERROR;
+	sqlite3_bind_int64(st, 1, before);
+	rc = db_step(db, st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return DB_OK;
+	if (rc != SQLITE_ROW)
+		return -rc;
+	/* This batch's bound: the at of the SWEEP_BATCH-th oldest row. */
+	st = db_prepare(db, "SELECT at FROM events WHERE at < ?1 "
+	    "ORDER BY at LIMIT 1 OFFSET ?2");
+	if (st == NULL)
+		return DB_ERROR;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, SWEEP_BATCH - 1);
+	rc = db_step(db, st);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) + 1 < before) {
+		upto = sqlite3_column_int64(st, 0) + 1;
+		*done = 0;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -rc;
+
+	if ((rc = db_begin(db)) != DB_OK)
+		return rc;
+	st = db_prepare(db, "SELECT user_id, MAX(seq) FROM events "
+	    "WHERE at < ?1 GROUP BY user_id");
+	up = db_prepare(db, "UPDATE users SET event_floor = "
+	    "MAX(event_floor, ?2) WHERE id = ?1");
+	if (st == NULL || up == NULL) {
+		rc = DB_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, upto);
+	while ((rc = db_step(db, st)) == SQLITE_ROW) {
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, sqlite3_column_int64(st, 0));
+		sqlite3_bind_int64(up, 2, sqlite3_column_int64(st, 1));
+		if ((rc = db_exec(db, up)) != DB_OK)
+			goto out;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		rc = -rc;
+		goto out;
+	}
+	st = db_prepare(db, "DELETE FROM events WHERE at < ?1");
+	if (st == NULL) {
+		rc = DB_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, upto);
+	if ((rc = db_exec(db, st)) != DB_OK)
+		goto out;
+	rc = db_commit(db);
+	return rc;
+out:
+	db_rollback(db);
+	return rc;
+}
+
+/*
+ * Sweeper: prune events older than TANDEM_EVENT_DAYS, in batches.  A
+ * deleted event's seq raises its user's event_floor, so the floor is
+ * always the newest seq pruned and every event above it is still kept.
+ * Costs one indexed read when there is nothing to prune.  Returns a db_rc.
+ */
 int
 db_events_sweep(struct db *db, int64_t now)
 {
-	(void)db;
-	(void)now;
-	return DB_OK;
+	int64_t	 before = now - cfg.event_days * 86400000;
+	int	 i, done = 0, rc = DB_OK;
+
+	for (i = 0; i < SWEEP_BATCHES && !done; i++)
+		if ((rc = events_prune_batch(db, before, &done)) != DB_OK)
+			break;
+	return rc;
 }

@@ -19,10 +19,14 @@ struct db;
 /* What to list: events after a cursor, optionally filtered. */
 struct event_query {
 	int64_t		 user_id;
-	int64_t		 after;		/* events with seq > after */
+	int64_t		 after;		/* seq > after */
 	int64_t		 limit;		/* at most this many */
 	const char	*exclude_device; /* skip this device's own, or NULL */
 	const char	*session_id;	/* only this session's, or NULL */
+	/* The polling device and its login family: the page says whether
+	 * the device is still active (NULL device_id: not checked). */
+	const char	*device_id;
+	const char	*family;
 };
 
 /*
@@ -30,14 +34,15 @@ struct event_query {
  * the caller's to json_decref.  cursor is where the next page starts:
  * past every event the filters skipped, never below the query's after.
  * When floor > the query's after, events were pruned that the caller
- * never saw: nothing is listed and events is an empty array.
+ * never saw: the caller must not serve the page (410 CURSOR_EXPIRED).
  */
 struct event_page {
 	json_t		*events;
 	int64_t		 cursor;
-	int		 more;		/* more events match after this page */
+	int		 more;		/* more after this page */
 	int64_t		 head;		/* users.event_seq */
 	int64_t		 floor;		/* users.event_floor */
+	int		 device_active;	/* not revoked, same login */
 };
 
 int	 db_event_add(struct db *, int64_t user_id, const char *device_id,

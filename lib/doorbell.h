@@ -7,6 +7,14 @@
  * counter still holds the value it read, so a commit between its look and
  * its sleep still wakes it.  A bucket collision costs a spurious wake-up,
  * never a lost one.
+ *
+ * A waiting poll also needs to learn that its client went away (nginx
+ * closes the FastCGI connection).  doorbell_watch() hands the connection
+ * to a per-process watcher thread (epoll, EPOLLRDHUP) that rings the
+ * user's bucket when the peer hangs up, so polls sleep until an event,
+ * their deadline or that ring, and cost no CPU while they wait.
+ * SIGTERM: doorbell_shutdown() marks this process as stopping and rings
+ * every bucket; waits return at once from then on.
  */
 #ifndef TANDEM_DOORBELL_H
 #define TANDEM_DOORBELL_H
@@ -22,5 +30,7 @@ void	 doorbell_ring_all(void);
 int	 doorbell_wait(int64_t user_id, uint32_t seen, int64_t timeout_ms);
 void	 doorbell_shutdown(void);
 int	 doorbell_stopping(void);
+int	 doorbell_watch(int fd, int64_t user_id);
+void	 doorbell_unwatch(int fd);
 
 #endif
