@@ -29,11 +29,14 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_BUILD = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev
 DEPS_RUN = nginx openssl curl jq sqlite3
-DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang chromium nodejs
+DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
+	  valgrind chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
 .PHONY: all build deps deps-bench run test unit api sanitize bench clean \
-	install lint help
+	install lint help fuzz valgrind
+
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -44,6 +47,8 @@ help:
 	@echo "make test      unit tests + API tests against nginx + tandemd"
 	@echo "make sanitize  the whole test suite under ASan + UBSan"
 	@echo "make bench     benchmarks (not part of make test)"
+	@echo "make fuzz      libFuzzer targets, FUZZ_SECONDS each (build-fuzz/)"
+	@echo "make valgrind  API tests with tandemd under Valgrind memcheck"
 	@echo "make install   PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
 deps:
@@ -93,6 +98,13 @@ sanitize: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    TANDEM_SANITIZE=1 bash tests/run.sh build-san
 
+fuzz: deps
+	@bash tests/fuzz/run.sh all $(FUZZ_SECONDS)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory build
+	@bash tests/valgrind.sh $(BUILD)
+
 bench: deps deps-bench build
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh
 
@@ -114,4 +126,4 @@ install: build
 	    > $(DESTDIR)$(PREFIX)/share/tandem/nginx/tandem.site.conf.sample
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

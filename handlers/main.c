@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +52,17 @@ struct worker_thread {
 static int listen_fd = -1;
 static _Atomic int stopping;
 static struct worker_thread *threads;
+
+/* The database connections are stale: stop gracefully; the master
+ * starts a fresh process. */
+static void
+restart_self(void)
+{
+	static _Atomic int once;
+
+	if (atomic_exchange(&once, 1) == 0)
+		kill(getpid(), SIGTERM);
+}
 
 static void
 on_usr1(int sig)
@@ -105,6 +117,7 @@ worker_main(int slot)
 	int64_t		 deadline;
 
 	stats_worker_start(slot, getpid());
+	db_set_stale_handler(restart_self);
 	if (db_pool_open(cfg.db_path, (int)cfg.db_pool) == -1 || auth_init() == -1)
 		return 1;
 	memset(&sa, 0, sizeof(sa));
@@ -171,6 +184,7 @@ sweeper_main(void)
 	struct timespec	 ts;
 	int		 sig;
 
+	db_set_stale_handler(restart_self);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -272,9 +286,13 @@ struct child {
 static pid_t
 spawn(struct child *c)
 {
-	pid_t	 pid = fork();
+	pid_t	 master = getpid(), pid = fork();
 
 	if (pid == 0) {
+		/* A master killed with -9 takes its children with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != master)
+			_exit(0);
 		int rc = c->slot >= 0 ? worker_main(c->slot) : sweeper_main();
 		/* exit(), not _exit(): LeakSanitizer checks at exit */
 		exit(rc);

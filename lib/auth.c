@@ -1,4 +1,5 @@
 #include <argon2.h>
+#include <jansson.h>
 #include <errno.h>
 #include <jwt.h>
 #include <pthread.h>
@@ -216,6 +217,44 @@ out:
 }
 
 /*
+ * The token's header must say alg "HS256" exactly: libjwt compares the
+ * name without regard to case.  Returns 1 when it does.
+ */
+static int
+header_alg_ok(const char *token)
+{
+	struct buf	 b64;
+	unsigned char	*raw = NULL;
+	json_t		*h = NULL;
+	const char	*alg;
+	size_t		 n = strcspn(token, "."), i;
+	int		 len, pad, ok = 0;
+
+	buf_init(&b64, 4096);
+	for (i = 0; i < n; i++)
+		if (buf_add(&b64, token[i] == '-' ? "+" : token[i] == '_' ?
+		    "/" : token + i, 1) == -1)
+			goto out;
+	pad = (int)((4 - n % 4) % 4);
+	if (pad == 3 || buf_add(&b64, "==", (size_t)pad) == -1 ||
+	    (raw = malloc(b64.len + 1)) == NULL)
+		goto out;
+	len = EVP_DecodeBlock(raw, (const unsigned char *)buf_str(&b64),
+	    (int)b64.len);
+	if (len < 0 || len < pad)
+		goto out;
+	h = json_loadb((const char *)raw, (size_t)(len - pad),
+	    JSON_REJECT_DUPLICATES, NULL);
+	alg = json_string_value(json_object_get(h, "alg"));
+	ok = alg != NULL && strcmp(alg, "HS256") == 0;
+out:
+	json_decref(h);
+	free(raw);
+	buf_release(&b64);
+	return ok;
+}
+
+/*
  * Verify an access token: three base64url parts, alg HS256 exactly (none
  * and every other alg refused), the signature under our secret, our
  * issuer, the claims present; then expiry.  Fills c (auth_claims_free it)
@@ -240,7 +279,7 @@ auth_access_verify(const char *token, int64_t now_s, struct access_claims *c)
 		    "stuvwxyz0123456789-_", *dot) == NULL)
 			goto out;
 	}
-	if (dots != 2 || token[n - 1] == '.')
+	if (dots != 2 || token[n - 1] == '.' || !header_alg_ok(token))
 		goto out;
 	if (jwt_decode(&jwt, token, (const unsigned char *)cfg.jwt_secret,
 	    (int)cfg.jwt_secret_len) != 0 || jwt == NULL)

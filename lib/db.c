@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -37,6 +38,40 @@ db_log_error(struct db *db, const char *what)
 	log_json(LOG_ERROR, "sqlite error", json_pack("{s:s, s:i, s:s}",
 	    "what", what, "sqlite_rc", sqlite3_extended_errcode(db->conn),
 	    "error", sqlite3_errmsg(db->conn)));
+}
+
+static void (*stale_handler)(void);
+
+/*
+ * Who to tell when this process's connections are stuck read-only while
+ * the file is writable again (the worker restarts itself).
+ */
+void
+db_set_stale_handler(void (*fn)(void))
+{
+	stale_handler = fn;
+}
+
+/*
+ * A write failed as read-only.  SQLite shares one -shm mapping among all
+ * connections of a process, so a mapping made while the file was not
+ * writable keeps every connection read-only even after the file is
+ * fixed.  When the file can be opened for writing now, the process's
+ * connections are stale: the handler restarts the process.
+ */
+static void
+readonly_check(struct db *db)
+{
+	const char	*f = sqlite3_db_filename(db->conn, "main");
+	int		 fd;
+
+	if (f == NULL || stale_handler == NULL)
+		return;
+	if ((fd = open(f, O_RDWR | O_CLOEXEC)) == -1)
+		return;
+	close(fd);
+	log_msg(LOG_WARN, "database writable again; restarting to reopen it");
+	stale_handler();
 }
 
 /* Map an SQLite result code to a db_rc. */
@@ -308,6 +343,8 @@ db_step(struct db *db, sqlite3_stmt *st)
 	if ((rc & 0xff) != SQLITE_CONSTRAINT)
 		db_log_error(db, sqlite3_sql(st));
 	sqlite3_reset(st);
+	if ((rc & 0xff) == SQLITE_READONLY)
+		readonly_check(db);
 	return -db_rc_of(rc);
 }
 
@@ -400,6 +437,9 @@ db_begin(struct db *db)
 	pthread_mutex_lock(&write_mu);
 	db->write_locked = 1;
 	rc = db_exec(db, db_prepare(db, "BEGIN IMMEDIATE"));
+	if (rc != DB_OK &&
+	    (sqlite3_extended_errcode(db->conn) & 0xff) == SQLITE_READONLY)
+		readonly_check(db);
 	if (rc == DB_OK) {
 		db->in_tx = 1;
 		db->nring = 0;

@@ -65,6 +65,7 @@ struct db *db_open(const char *path);
 void	 db_close(struct db *);
 
 int	 db_migrate(const char *path);
+void	 db_set_stale_handler(void (*)(void));
 
 sqlite3_stmt *db_prepare(struct db *, const char *sql);
 int	 db_step(struct db *, sqlite3_stmt *);

@@ -160,6 +160,8 @@ req_parse_query(struct req *req)
 	const char	*p, *amp, *eq;
 	int		 i;
 
+	if (req->query_bad)
+		return -1;
 	if (req->nquery >= 0)
 		return 0;
 	req->nquery = 0;
@@ -173,7 +175,7 @@ req_parse_query(struct req *req)
 			continue;
 		}
 		if (req->nquery == REQ_MAX_QUERY)
-			return -1;
+			goto bad;
 		eq = memchr(p, '=', (size_t)(amp - p));
 		if (eq == NULL)
 			eq = amp;
@@ -183,15 +185,25 @@ req_parse_query(struct req *req)
 		req->nquery++;
 		if (req->qkeys[req->nquery - 1] == NULL ||
 		    req->qvals[req->nquery - 1] == NULL)
-			return -1;
+			goto bad;
 		for (i = 0; i < req->nquery - 1; i++)
 			if (strcmp(req->qkeys[i],
 			    req->qkeys[req->nquery - 1]) == 0)
-				return -1;
+				goto bad;
 		if (*amp == '\0')
 			break;
 	}
 	return 0;
+bad:
+	/* a failed parse is sticky and leaves no half-made pair behind */
+	for (i = 0; i < req->nquery; i++) {
+		free(req->qkeys[i]);
+		free(req->qvals[i]);
+		req->qkeys[i] = req->qvals[i] = NULL;
+	}
+	req->nquery = 0;
+	req->query_bad = 1;
+	return -1;
 }
 
 /* A decoded query parameter, or NULL when absent. */

@@ -44,6 +44,7 @@ struct req {
 	char		*qkeys[REQ_MAX_QUERY];
 	char		*qvals[REQ_MAX_QUERY];
 	int		 nquery;
+	int		 query_bad;	/* the query did not parse */
 	/* Set by the token check of ROUTE_AUTH routes. */
 	int64_t		 user_id;	/* users.id */
 	char		*user_pub;	/* the user's public id (JWT sub) */

@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,6 +85,43 @@ http_reason(int status)
 	}
 }
 
+/*
+ * Make s valid UTF-8 in place: a byte that does not start or continue a
+ * well-formed sequence (a parser's message may quote half a character,
+ * vsnprintf may cut one) becomes '?'.  jansson refuses invalid strings.
+ */
+static void
+utf8_scrub(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n, i;
+	uint32_t	 cp;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+		    (*p & 0xf8) == 0xf0 ? 4 : 0;
+		cp = n == 2 ? (*p & 0x1fu) : n == 3 ? (*p & 0x0fu) : (*p & 0x07u);
+		for (i = 1; n > 0 && i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				n = 0;
+			else
+				cp = (cp << 6) | (p[i] & 0x3fu);
+		}
+		/* overlong forms, surrogates and past U+10FFFF are invalid */
+		if (n == 0 || (n == 2 && cp < 0x80) ||
+		    (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 static int
 problem_v(struct resp *resp, int status, const char *code, const char *field,
     const char *fmt, va_list ap)
@@ -92,6 +130,7 @@ problem_v(struct resp *resp, int status, const char *code, const char *field,
 	struct buf type;
 
 	vsnprintf(detail, sizeof(detail), fmt, ap);
+	utf8_scrub(detail);
 	buf_init(&type, 256);
 	buf_addf(&type, "/errors/%s", code);
 	json_decref(resp->body);
@@ -99,6 +138,10 @@ problem_v(struct resp *resp, int status, const char *code, const char *field,
 	    "type", buf_str(&type), "title", problem_title(code),
 	    "status", status, "detail", detail, "code", code);
 	buf_release(&type);
+	if (resp->body == NULL)
+		resp->body = json_pack("{s:s, s:s, s:i, s:s}", "type",
+		    "/errors/INTERNAL_ERROR", "title", problem_title(code),
+		    "status", status, "code", code);
 	if (field != NULL && resp->body != NULL)
 		json_object_set_new(resp->body, "field", json_string(field));
 	resp->status = status;

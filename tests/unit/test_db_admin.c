@@ -62,6 +62,10 @@ test_counts(void **state)
 	    "(1, 'c', 'r1', 1, '{}', 0, 0, 'x'), "
 	    "(1, 'c', 'r2', 2, NULL, 1, 0, 'x'), "
 	    "(2, 'c', 'r1', 3, '{}', 0, 0, 'x')");
+	/* sync keeps these counters with every write; admin reads them */
+	exec_ok(db, "INSERT INTO collections (user_id, name, records, "
+	    "tombstones, last_version) VALUES (1, 'c', 1, 1, 2), "
+	    "(2, 'c', 1, 0, 3)");
 	exec_ok(db, "INSERT INTO conflicts (user_id, collection, record_id, "
 	    "created_at, base_version, client_deleted, client_modified_at, "
 	    "server_version, server_deleted, status) VALUES "
