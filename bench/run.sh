@@ -47,7 +47,8 @@ bnginx_pid=$!
 cleanup_bench() {
 	pkill -P "$hello_pid" 2>/dev/null
 	kill "$bnginx_pid" "$hello_pid" 2>/dev/null
-	wait 2>/dev/null
+	# only these: a bare `wait` would wait for the stack too
+	wait "$hello_pid" "$bnginx_pid" 2>/dev/null
 	stack_stop
 }
 trap cleanup_bench EXIT

@@ -319,6 +319,7 @@ serve(void)
 	 * staying in the heap (about 900 MB resident after a login storm).
 	 */
 	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	mallopt(M_MXFAST, 0);
 	if (mkdirs() == -1 || secret_load() == -1)
 		return 1;
 	if (db_migrate(cfg.db_path) == -1)
