@@ -4,6 +4,7 @@
 #include <jwt.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -255,6 +256,82 @@ header_alg_ok(const char *token)
 }
 
 /*
+ * Tokens verified before, per process: a keep-alive client presents the
+ * same token on every request, and the HMAC with libjwt's decoding is
+ * the larger part of the token check.  Only tokens that passed every
+ * check are kept, under their full text; revocation is still checked in
+ * the database on every request, and expiry on every hit.
+ */
+#define TOKEN_CACHE	1024
+
+struct token_slot {
+	char		*token;
+	struct access_claims c;
+};
+
+static struct token_slot token_cache[TOKEN_CACHE];
+static pthread_mutex_t token_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t
+token_slot_of(const char *t)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *t != '\0'; t++) {
+		h ^= (unsigned char)*t;
+		h *= 1099511628211ull;
+	}
+	return (size_t)(h % TOKEN_CACHE);
+}
+
+static int
+claims_copy(struct access_claims *to, const struct access_claims *from)
+{
+	*to = *from;
+	to->sub = strdup(from->sub);
+	to->did = strdup(from->did);
+	to->jti = strdup(from->jti);
+	if (to->sub == NULL || to->did == NULL || to->jti == NULL) {
+		auth_claims_free(to);
+		return -1;
+	}
+	return 0;
+}
+
+/* A copy of the claims of a token verified before, or -1. */
+static int
+token_cache_get(const char *token, struct access_claims *c)
+{
+	struct token_slot *s = &token_cache[token_slot_of(token)];
+	int	 rc = -1;
+
+	pthread_mutex_lock(&token_cache_mu);
+	if (s->token != NULL && strcmp(s->token, token) == 0)
+		rc = claims_copy(c, &s->c);
+	pthread_mutex_unlock(&token_cache_mu);
+	return rc;
+}
+
+static void
+token_cache_put(const char *token, const struct access_claims *c)
+{
+	struct token_slot *s = &token_cache[token_slot_of(token)];
+	struct access_claims copy;
+	char	*t = strdup(token);
+
+	if (t == NULL || claims_copy(&copy, c) == -1) {
+		free(t);
+		return;
+	}
+	pthread_mutex_lock(&token_cache_mu);
+	free(s->token);
+	auth_claims_free(&s->c);
+	s->token = t;
+	s->c = copy;
+	pthread_mutex_unlock(&token_cache_mu);
+}
+
+/*
  * Verify an access token: three base64url parts, alg HS256 exactly (none
  * and every other alg refused), the signature under our secret, our
  * issuer, the claims present; then expiry.  Fills c (auth_claims_free it)
@@ -281,6 +358,10 @@ auth_access_verify(const char *token, int64_t now_s, struct access_claims *c)
 	}
 	if (dots != 2 || token[n - 1] == '.' || !header_alg_ok(token))
 		goto out;
+	if (token_cache_get(token, c) == 0) {
+		rc = c->exp <= now_s ? AUTH_TOK_EXPIRED : AUTH_TOK_OK;
+		goto out;
+	}
 	if (jwt_decode(&jwt, token, (const unsigned char *)cfg.jwt_secret,
 	    (int)cfg.jwt_secret_len) != 0 || jwt == NULL)
 		goto out;
@@ -307,6 +388,7 @@ auth_access_verify(const char *token, int64_t now_s, struct access_claims *c)
 	if (c->sub == NULL || c->did == NULL || c->jti == NULL)
 		goto out;
 	rc = c->exp <= now_s ? AUTH_TOK_EXPIRED : AUTH_TOK_OK;
+	token_cache_put(token, c);
 out:
 	jwt_free(jwt);
 	if (rc == AUTH_TOK_INVALID)
