@@ -348,6 +348,20 @@ db_step(struct db *db, sqlite3_stmt *st)
 	return -db_rc_of(rc);
 }
 
+/*
+ * Step a statement that returns at most one row.  DB_OK: a row is ready
+ * to read; DB_NOTFOUND: none; else the error.  The caller resets.
+ */
+int
+db_step_row(struct db *db, sqlite3_stmt *st)
+{
+	int	 rc = db_step(db, st);
+
+	if (rc == SQLITE_ROW)
+		return DB_OK;
+	return rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+}
+
 /* Run a statement that returns no rows.  Returns a db_rc. */
 int
 db_exec(struct db *db, sqlite3_stmt *st)

@@ -69,6 +69,7 @@ void	 db_set_stale_handler(void (*)(void));
 
 sqlite3_stmt *db_prepare(struct db *, const char *sql);
 int	 db_step(struct db *, sqlite3_stmt *);
+int	 db_step_row(struct db *, sqlite3_stmt *);
 int	 db_exec(struct db *, sqlite3_stmt *);
 int	 db_rc_of(int sqlite_rc);
 void	 db_bind_text(sqlite3_stmt *, int, const char *);

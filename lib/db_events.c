@@ -95,12 +95,10 @@ db_event_get(struct db *db, int64_t user_id, int64_t seq, json_t **event)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
 	sqlite3_bind_int64(st, 2, seq);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*event = event_of_row(st);
 		rc = *event != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -120,13 +118,11 @@ db_events_head(struct db *db, int64_t user_id, int64_t *head, int64_t *floor)
 	if (st == NULL)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*head = sqlite3_column_int64(st, 0);
 		*floor = sqlite3_column_int64(st, 1);
 		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }

@@ -115,12 +115,10 @@ row_load(struct db *db, int64_t user_id, const char *sid, struct sess_row *s)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
 	db_bind_text(st, 2, sid);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		row_read(st, s);
 		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -337,12 +335,10 @@ failover_target(struct db *db, int64_t user_id, const char *sid,
 	db_bind_text(st, 2, sid);
 	db_bind_text(st, 3, except);
 	sqlite3_bind_int64(st, 4, now - cfg.presence_ttl_ms);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		col_copy(out, outsz, st, 0);
 		rc = DB_OK;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -885,12 +881,10 @@ message_get_by_cmid(struct db *db, int64_t user_id, const char *sid,
 	db_bind_text(st, 2, sid);
 	db_bind_text(st, 3, device_id);
 	db_bind_text(st, 4, cmid);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*out = message_json(st);
 		rc = *out != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -915,15 +909,13 @@ message_find_hash(struct db *db, int64_t user_id, const char *sid,
 	db_bind_text(st, 2, sid);
 	db_bind_text(st, 3, hash);
 	sqlite3_bind_int64(st, 4, since);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*out = json_pack("{s:I, s:s, s:I}",
 		    "id", (json_int_t)sqlite3_column_int64(st, 0),
 		    "device_id", (const char *)sqlite3_column_text(st, 1),
 		    "created_at", (json_int_t)sqlite3_column_int64(st, 2));
 		rc = *out != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }

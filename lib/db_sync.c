@@ -188,12 +188,10 @@ db_record_get(struct db *db, int64_t user_id, const char *collection,
 	if (st == NULL)
 		return DB_ERROR;
 	bind_key(st, user_id, collection, id);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*out = record_json(st);
 		rc = *out != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -212,12 +210,10 @@ db_record_data(struct db *db, int64_t user_id, const char *collection,
 	if (st == NULL)
 		return DB_ERROR;
 	bind_key(st, user_id, collection, id);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*data = db_col_json(st, 0);
 		rc = *data != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -241,12 +237,10 @@ db_revision_data(struct db *db, int64_t user_id, const char *collection,
 		return DB_ERROR;
 	bind_key(st, user_id, collection, id);
 	sqlite3_bind_int64(st, 4, version);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*data = db_col_json(st, 0);
 		rc = *data != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -732,8 +726,7 @@ db_conflict_load(struct db *db, int64_t user_id, int64_t id,
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
 	sqlite3_bind_int64(st, 2, id);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		c->id = id;
 		c->collection = db_col_dup(st, 0);
 		c->record_id = db_col_dup(st, 1);
@@ -748,8 +741,7 @@ db_conflict_load(struct db *db, int64_t user_id, int64_t id,
 		    (c->server_data != NULL || c->server_deleted) &&
 		    (c->client_data != NULL || c->client_deleted) ?
 		    DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	if (rc != DB_OK)
 		db_conflict_release(c);
@@ -781,12 +773,10 @@ db_conflict_get(struct db *db, int64_t user_id, int64_t id, json_t **out)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
 	sqlite3_bind_int64(st, 2, id);
-	rc = db_step(db, st);
-	if (rc == SQLITE_ROW) {
+	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*out = conflict_json(st);
 		rc = *out != NULL ? DB_OK : DB_ERROR;
-	} else
-		rc = rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
+	}
 	sqlite3_reset(st);
 	return rc;
 }
