@@ -4,6 +4,7 @@
 #include "db.h"
 #include "db_events.h"
 #include "http.h"
+#include "log.h"
 
 /* Rows pruned per write transaction, so the sweeper never holds the
  * write lock for long after a backlog (a server that was down a week). */
@@ -78,6 +79,30 @@ event_of_row(sqlite3_stmt *st)
 }
 
 /*
+ * The user's floor: the newest seq that is no longer kept.  Events are
+ * only ever deleted by the sweeper, which raises users.event_floor in the
+ * same transaction, so the floor is normally just that column.  It is
+ * also checked against what is really kept (column col of st: the
+ * smallest seq kept, NULL when none is): a cursor below a missing event
+ * must get 410, never a page that silently skips it.  A floor that had to
+ * be raised that way is logged, since it means the bookkeeping failed.
+ */
+static int64_t
+events_floor(int64_t user_id, int64_t head, int64_t stored,
+    sqlite3_stmt *st, int col)
+{
+	int64_t	 kept = sqlite3_column_type(st, col) == SQLITE_NULL ? head :
+		    sqlite3_column_int64(st, col) - 1;
+
+	if (kept <= stored)
+		return stored;
+	log_json(LOG_WARN, "event floor behind the events kept",
+	    json_pack("{s:I, s:I, s:I}", "user", (json_int_t)user_id,
+	    "floor", (json_int_t)stored, "kept_from", (json_int_t)kept + 1));
+	return kept;
+}
+
+/*
  * One event of user by seq, as served by /events, into *event (a new
  * reference).  Returns DB_OK, DB_NOTFOUND (never written, or pruned) or
  * an error.
@@ -113,14 +138,16 @@ db_events_head(struct db *db, int64_t user_id, int64_t *head, int64_t *floor)
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	st = db_prepare(db, "SELECT event_seq, event_floor FROM users "
-	    "WHERE id = ?1");
+	st = db_prepare(db, "SELECT event_seq, event_floor, "
+	    "(SELECT min(seq) FROM events WHERE user_id = ?1) "
+	    "FROM users WHERE id = ?1");
 	if (st == NULL)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
 	if ((rc = db_step_row(db, st)) == DB_OK) {
 		*head = sqlite3_column_int64(st, 0);
-		*floor = sqlite3_column_int64(st, 1);
+		*floor = events_floor(user_id, *head,
+		    sqlite3_column_int64(st, 1), st, 2);
 		rc = DB_OK;
 	}
 	sqlite3_reset(st);
@@ -152,6 +179,7 @@ db_events_list(struct db *db, const struct event_query *q,
 		return DB_ERROR;
 	st = db_prepare(db, "SELECT u.event_seq, u.event_floor, "
 	    "(?6 IS NULL OR (d.revoked_at IS NULL AND d.family IS ?7)), "
+	    "(SELECT min(seq) FROM events WHERE user_id = u.id), "
 	    "e.seq, e.type, e.at, e.device_id, e.data FROM users u "
 	    "LEFT JOIN devices d ON d.user_id = u.id AND d.id = ?6 "
 	    "LEFT JOIN events e ON e.user_id = u.id AND e.seq > ?2 "
@@ -170,22 +198,23 @@ db_events_list(struct db *db, const struct event_query *q,
 	while ((rc = db_step(db, st)) == SQLITE_ROW) {
 		if (rows++ == 0) {
 			page->head = sqlite3_column_int64(st, 0);
-			page->floor = sqlite3_column_int64(st, 1);
+			page->floor = events_floor(q->user_id, page->head,
+			    sqlite3_column_int64(st, 1), st, 3);
 			page->device_active = sqlite3_column_int(st, 2);
 		}
-		if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+		if (sqlite3_column_type(st, 4) == SQLITE_NULL)
 			break;		/* the user, and no event */
 		if (n == q->limit) {
 			page->more = 1;
 			break;
 		}
-		last = sqlite3_column_int64(st, 3);
+		last = sqlite3_column_int64(st, 4);
 		ev = json_pack("{s:I, s:s, s:I, s:o, s:o}",
 		    "seq", (json_int_t)last,
-		    "type", (const char *)sqlite3_column_text(st, 4),
-		    "at", (json_int_t)sqlite3_column_int64(st, 5),
-		    "device_id", db_col_str_or_null(st, 6),
-		    "data", db_col_json_or_null(st, 7));
+		    "type", (const char *)sqlite3_column_text(st, 5),
+		    "at", (json_int_t)sqlite3_column_int64(st, 6),
+		    "device_id", db_col_str_or_null(st, 7),
+		    "data", db_col_json_or_null(st, 8));
 		if (ev == NULL ||
 		    json_array_append_new(page->events, ev) == -1) {
 			rc = DB_ERROR;

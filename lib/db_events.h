@@ -41,7 +41,7 @@ struct event_page {
 	int64_t		 cursor;
 	int		 more;		/* more after this page */
 	int64_t		 head;		/* users.event_seq */
-	int64_t		 floor;		/* users.event_floor */
+	int64_t		 floor;		/* newest seq no longer kept */
 	int		 device_active;	/* not revoked, same login */
 };
 

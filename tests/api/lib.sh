@@ -124,6 +124,11 @@ stack_stop() {
 			mkdir -p "$TOP/build/test-logs"
 			cp "$STACK_DIR/stack.log" \
 			    "$TOP/build/test-logs/$TEST_NAME.log" 2>/dev/null
+			# CI keeps only what is printed: the warnings and errors
+			echo "  --- $TEST_NAME: the stack's warnings and errors (last 20)"
+			grep -E '"level":"(warn|error)"|\[(error|crit|alert|emerg)\]' \
+			    "$STACK_DIR/stack.log" | tail -20 | cut -c1-400 |
+			    sed 's/^/  | /'
 		fi
 		rm -rf "$STACK_DIR"
 		STACK_DIR=""
