@@ -48,6 +48,7 @@ class Conn:
         self.ctx = ctx
         self.r = None
         self.w = None
+        self.headers = {}       # the last response's, lower-case names
 
     async def connect(self):
         self.r, self.w = await asyncio.open_connection(
@@ -60,7 +61,7 @@ class Conn:
         self.r = self.w = None
 
     async def request(self, method, path, body=None, token=None,
-                      retry=True):
+                      retry=True, headers=None):
         """Returns (status, body bytes, time the body was complete)."""
         if self.w is None:
             await self.connect()
@@ -69,6 +70,8 @@ class Conn:
                                                    self.hosthdr)
         if token:
             head += "Authorization: Bearer %s\r\n" % token
+        for k, v in (headers or {}).items():
+            head += "%s: %s\r\n" % (k, v)
         if body is not None:
             head += "Content-Type: application/json\r\n"
         head += "Content-Length: %d\r\n\r\n" % len(data)
@@ -79,7 +82,8 @@ class Conn:
             self.close()
             if not retry or method != "GET":
                 raise
-            return await self.request(method, path, body, token, False)
+            return await self.request(method, path, body, token, False,
+                                      headers)
 
     async def _response(self):
         line = await self.r.readline()
@@ -90,6 +94,7 @@ class Conn:
         length = None
         chunked = False
         close = False
+        self.headers = {}
         while True:
             h = await self.r.readline()
             if h in (b"\r\n", b"\n", b""):
@@ -97,6 +102,7 @@ class Conn:
             name, _, value = h.decode("latin-1").partition(":")
             name = name.strip().lower()
             value = value.strip()
+            self.headers[name] = value
             if name == "content-length":
                 length = int(value)
             elif name == "transfer-encoding" and "chunked" in value.lower():
@@ -208,34 +214,69 @@ class Poller:
         self.polls = 0
         self.gate = None        # an asyncio.Event to await before polling
 
+    def next_request(self):
+        """(path, extra headers) of the next poll."""
+        return ("/api/v1/events?after=%d&timeout=55&limit=%d"
+                "&exclude_self=%d" % (self.cursor, self.limit,
+                                      self.exclude_self)), None
+
+    def answered(self, status, raw, t):
+        """Record one answer; False when it was an error."""
+        if status != 200:
+            return False
+        doc = json.loads(raw)
+        for e in doc["events"]:
+            self.seqs.append(e["seq"])
+            self.tracker.got(self.uidx, self.didx, e["seq"], t)
+        self.cursor = doc["cursor"]
+        return True
+
     async def run(self):
         try:
             while True:
                 if self.gate is not None:
                     await self.gate.wait()
-                path = ("/api/v1/events?after=%d&timeout=55&limit=%d"
-                        "&exclude_self=%d" % (self.cursor, self.limit,
-                                              self.exclude_self))
+                path, headers = self.next_request()
                 try:
                     status, raw, t = await self.conn.request(
-                        "GET", path, token=self.token)
+                        "GET", path, token=self.token, headers=headers)
                 except (OSError, HttpError,
                         asyncio.IncompleteReadError) as e:
                     self.errors.append(repr(e))
                     await asyncio.sleep(0.1)
                     continue
                 self.polls += 1
-                if status != 200:
+                if not self.answered(status, raw, t):
                     self.errors.append("%d %s" % (status, raw[:200]))
                     await asyncio.sleep(0.1)
-                    continue
-                doc = json.loads(raw)
-                for e in doc["events"]:
-                    self.seqs.append(e["seq"])
-                    self.tracker.got(self.uidx, self.didx, e["seq"], t)
-                self.cursor = doc["cursor"]
         finally:
             self.conn.close()
+
+
+class NchanPoller(Poller):
+    """The same device loop against nchan's long-poll subscriber: one
+    message per answer, the next one asked for by the previous answer's
+    Last-Modified and Etag; the body is the JSON the publisher sent."""
+
+    def __init__(self, base, ctx, uidx, didx, tracker):
+        super().__init__(base, ctx, uidx, didx, None, 0, tracker)
+        self.since = None
+
+    def next_request(self):
+        return "/sub/u%d" % self.uidx, self.since
+
+    def answered(self, status, raw, t):
+        if status in (304, 408):        # the subscriber timeout passed
+            return True
+        if status != 200:
+            return False
+        seq = json.loads(raw)["seq"]
+        self.seqs.append(seq)
+        self.tracker.got(self.uidx, self.didx, seq, t)
+        h = self.conn.headers
+        self.since = {"If-Modified-Since": h.get("last-modified", ""),
+                      "If-None-Match": h.get("etag", "")}
+        return True
 
 
 class Tracker:
@@ -279,8 +320,9 @@ def pct(xs, q):
     return xs[i]
 
 
-def tandemd_pids(stack_pid):
-    """tandemd processes (master, workers, sweeper) under stack_pid."""
+def procs_under(stack_pid, name="tandemd"):
+    """Processes called name under stack_pid (tandemd: master, workers,
+    sweeper; nginx: master and workers)."""
     kids = {}
     comm = {}
     for p in os.listdir("/proc"):
@@ -300,7 +342,7 @@ def tandemd_pids(stack_pid):
         p = todo.pop()
         for c in kids.get(p, []):
             todo.append(c)
-            if comm.get(c) == "tandemd":
+            if comm.get(c) == name:
                 out.append(c)
     return sorted(out)
 
@@ -409,14 +451,19 @@ async def settle(base, ctx, want, timeout=20.0):
 
 
 async def start_polls(base, ctx, users, ndev, tracker, limit_of=None,
-                      exclude_self=1, batch=100):
+                      exclude_self=1, batch=100, make=None):
+    """Start ndev polls per user (make(user index, device) builds each,
+    tandem's Poller by default).  Returns (pollers, tasks)."""
     pollers = []
     tasks = []
     for ui, u in enumerate(users):
         for d in range(ndev):
-            p = Poller(base, ctx, ui, d, u["tokens"][d], u["cursor"],
-                       tracker, limit_of(d) if limit_of else 1000,
-                       exclude_self)
+            if make is not None:
+                p = make(ui, d)
+            else:
+                p = Poller(base, ctx, ui, d, u["tokens"][d], u["cursor"],
+                           tracker, limit_of(d) if limit_of else 1000,
+                           exclude_self)
             pollers.append(p)
     # connect in batches so the TLS handshakes do not all queue at once
     for i in range(0, len(pollers), batch):
@@ -457,51 +504,136 @@ def check_delivery(pollers, users, pushed):
     return lost, doubled, disorder
 
 
-async def bench(a):
-    ctx = tls_context()
-    tag = "%d" % int(time.time() * 1000)
+class TandemSide:
+    """tandem: users log in devices that poll GET /api/v1/events; a
+    pusher device per user POSTs app events."""
+
+    name = "tandem"
+
+    def __init__(self, a, ctx):
+        self.a = a
+        self.ctx = ctx
+        self.base = a.base
+        self.users = []
+        self.pids = []
+
+    async def setup(self):
+        a = self.a
+        tag = "%d" % int(time.time() * 1000)
+        self.users = await setup(self.base, self.ctx, a.users, a.devices,
+                                 tag)
+        self.pids = procs_under(a.stack_pid) if a.stack_pid else []
+
+    def poller(self, ui, d, tracker):
+        u = self.users[ui]
+        return Poller(self.base, self.ctx, ui, d, u["tokens"][d],
+                      u["cursor"], tracker)
+
+    async def push(self, conn, ui, kind, n):
+        return await push(conn, self.users[ui], kind, n)
+
+    async def settle(self, want, timeout=20.0):
+        return await settle(self.base, self.ctx, want, timeout)
+
+
+class NchanSide:
+    """nchan in the same nginx and TLS: channel uI per user, its devices
+    long-poll /sub/uI, the user's pushes POST /pub/uI; the message carries
+    the per-user seq the tracker counts by."""
+
+    name = "nchan"
+
+    def __init__(self, a, ctx):
+        self.a = a
+        self.ctx = ctx
+        self.base = a.nchan
+        self.users = [{"seq": 0} for _ in range(a.users)]
+        self.pids = []
+
+    async def setup(self):
+        if self.a.nchan_pid:
+            self.pids = procs_under(self.a.nchan_pid, "nginx")
+
+    def poller(self, ui, d, tracker):
+        return NchanPoller(self.base, self.ctx, ui, d, tracker)
+
+    async def push(self, conn, ui, kind, n):
+        self.users[ui]["seq"] += 1
+        seq = self.users[ui]["seq"]
+        t0 = time.perf_counter()
+        status, raw, t = await conn.request(
+            "POST", "/pub/u%d" % ui, {"seq": seq, "type": kind,
+                                      "data": {"n": n}})
+        if status not in (201, 202):
+            raise HttpError("publish: %d %s" % (status, raw[:200]))
+        return seq, t, t0
+
+    async def settle(self, want, timeout=20.0):
+        """Wait until nchan's stub status counts want subscribers."""
+        t_end = time.monotonic() + timeout
+        n = None
+        while time.monotonic() < t_end:
+            conn = Conn(self.base, self.ctx)
+            try:
+                status, raw, _ = await conn.request("GET", "/nchan_status")
+            finally:
+                conn.close()
+            for line in raw.decode().splitlines():
+                if line.startswith("subscribers:"):
+                    n = int(line.split()[1])
+            if n is not None and n >= want:
+                return n
+            await asyncio.sleep(0.2)
+        return n
+
+
+async def run_side(a, ctx, side):
+    """Wait, targeted wake and fan-out against one side.  Returns a dict
+    of what was measured."""
     t0 = time.monotonic()
-    print("setting up %d users x %d devices (+1 pusher each)..." %
-          (a.users, a.devices), flush=True)
-    users = await setup(a.base, ctx, a.users, a.devices, tag)
+    print("[%s] setting up %d users x %d devices..." %
+          (side.name, a.users, a.devices), flush=True)
+    await side.setup()
     print("  %.1f s" % (time.monotonic() - t0), flush=True)
-    pids = tandemd_pids(a.stack_pid) if a.stack_pid else []
+    users = side.users
+    pids = side.pids
     nwait = a.users * a.devices
     tracker = Tracker(a.devices)
-    pushers = [Conn(a.base, ctx) for _ in users]
+    pushers = [Conn(side.base, ctx) for _ in users]
     await asyncio.gather(*[c.connect() for c in pushers])
 
     await asyncio.sleep(2.0)
     rss_idle = rss_kib(pids)
-    print("starting %d polls..." % nwait, flush=True)
-    pollers, tasks = await start_polls(a.base, ctx, users, a.devices, tracker)
-    n = await settle(a.base, ctx, nwait)
-    print("  server counts %s waiting" % n, flush=True)
+    print("[%s] starting %d polls..." % (side.name, nwait), flush=True)
+    pollers, tasks = await start_polls(
+        side.base, ctx, users, a.devices, tracker,
+        make=lambda ui, d: side.poller(ui, d, tracker))
+    n = await side.settle(nwait)
+    print("  the server counts %s waiting" % n, flush=True)
     await asyncio.sleep(1.0)
     rss_wait = rss_kib(pids)
-    nstacks, stack_kib = stack_rss(pids)
+    nstacks, stack_kib = stack_rss(pids) if side.name == "tandem" else (0, 0)
     c0 = cpu_by_pid(pids)
     w0 = time.monotonic()
     await asyncio.sleep(a.idle_s)
     c1 = cpu_by_pid(pids)
     w1 = time.monotonic()
     tck = os.sysconf("SC_CLK_TCK")
-    idle_cpu_ms_per_s = (sum(c1.values()) - sum(c0.values())) * 1000.0 / \
-        tck / (w1 - w0)
+    idle = (sum(c1.values()) - sum(c0.values())) * 1000.0 / tck / (w1 - w0)
     for p in pids:
         print("  pid %d (%d threads): %.1f ms/s" % (
             p, threads_of(p), (c1[p] - c0[p]) * 1000.0 / tck / (w1 - w0)))
 
     # targeted wake
-    print("targeted wake: %d pushes..." % a.pushes, flush=True)
+    print("[%s] targeted wake: %d pushes..." % (side.name, a.pushes),
+          flush=True)
     pushed = {}
     lat = []
     lat_send = []
     missing = 0
     for k in range(a.pushes):
         ui = (k * 37) % len(users)
-        seq, t_resp, t_send = await push(pushers[ui], users[ui], "app.ping",
-                                         k)
+        seq, t_resp, t_send = await side.push(pushers[ui], ui, "app.ping", k)
         pushed.setdefault(ui, []).append(seq)
         if not await tracker.all_of(ui, seq, 5.0):
             missing += 1
@@ -510,7 +642,7 @@ async def bench(a):
             lat_send.append((ts[0] - t_send) * 1000.0)
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.5)
-    n = await settle(a.base, ctx, nwait, 10.0)
+    n = await side.settle(nwait, 10.0)
 
     # fan-out, a few rounds.  The answered polls poll again only once all
     # have answered: one Python process plays 1,000 devices, and its
@@ -520,14 +652,15 @@ async def bench(a):
     ok = []
     answered = 0
     for rnd in range(a.rounds):
-        print("fan-out %d: %d users push at once..." % (rnd + 1, len(users)),
-              flush=True)
+        print("[%s] fan-out %d: %d users push at once..." %
+              (side.name, rnd + 1, len(users)), flush=True)
         gate = asyncio.Event()
         for p in pollers:
             p.gate = gate
         f0 = time.perf_counter()
-        res = await asyncio.gather(*[push(pushers[i], u, "app.fanout", rnd)
-                                     for i, u in enumerate(users)])
+        res = await asyncio.gather(*[side.push(pushers[i], i, "app.fanout",
+                                               rnd)
+                                     for i in range(len(users))])
         ok += await asyncio.gather(*[tracker.all_of(i, s, 10.0)
                                      for i, (s, _, _) in enumerate(res)])
         last = f0
@@ -541,7 +674,7 @@ async def bench(a):
         pushes_ms.append((max(t for _, t, _ in res) - f0) * 1000.0)
         gate.set()
         await asyncio.sleep(0.3)
-        await settle(a.base, ctx, nwait, 10.0)
+        await side.settle(nwait, 10.0)
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.5)
 
@@ -551,44 +684,96 @@ async def bench(a):
     for c in pushers:
         c.close()
     lost, doubled, disorder = check_delivery(pollers, users, pushed)
-    errors = sum(len(p.errors) for p in pollers)
+    return {
+        "nwait": nwait, "server_waiting": n, "lat": lat,
+        "lat_send": lat_send, "missing": missing, "fan": fan,
+        "pushes_ms": pushes_ms, "answered": answered, "ok": all(ok),
+        "lost": lost, "doubled": doubled, "disorder": disorder,
+        "errors": sum(len(p.errors) for p in pollers), "idle": idle,
+        "rss_idle": rss_idle, "rss_wait": rss_wait, "nstacks": nstacks,
+        "stack_kib": stack_kib, "pushes": len(users),
+    }
 
-    rows = [
-        ("waiting polls", "%d (server: %s)" % (nwait, n), "1,000"),
+
+def side_rows(a, m):
+    nwait = m["nwait"]
+    lat, lat_send, fan = m["lat"], m["lat_send"], m["fan"]
+    per_poll = (m["rss_wait"] - m["rss_idle"]) / float(nwait)
+    return [
+        ("waiting polls", "%d (server: %s)" % (nwait, m["server_waiting"]),
+         "1,000"),
         ("targeted wake p50", "%.2f ms" % pct(lat, 0.50), "<= 2 ms"),
         ("targeted wake p99", "%.2f ms" % pct(lat, 0.99), "<= 10 ms"),
         ("targeted wake max", "%.2f ms" % (max(lat) if lat else 0), ""),
         ("send -> wake p50 / p99 (from sending the push)", "%.2f / %.2f ms"
          % (pct(lat_send, 0.5), pct(lat_send, 0.99)), ""),
         ("targeted wakes measured", "%d (%d pushes, %d incomplete)" %
-         (len(lat), a.pushes, missing), ""),
+         (len(lat), a.pushes, m["missing"]), ""),
         ("fan-out: last of %d answered, median of %d rounds" %
-         (answered, len(fan)), "%.1f ms" % pct(fan, 0.5), "<= 250 ms"),
+         (m["answered"], len(fan)), "%.1f ms" % pct(fan, 0.5), "<= 250 ms"),
         ("fan-out: each round", " / ".join("%.0f" % x for x in fan) + " ms",
          ""),
-        ("fan-out: last of %d pushes answered, median" % len(users),
-         "%.1f ms" % pct(pushes_ms, 0.5), ""),
+        ("fan-out: last of %d pushes answered, median" % m["pushes"],
+         "%.1f ms" % pct(m["pushes_ms"], 0.5), ""),
         ("lost / doubled / out of order", "%d / %d / %d" %
-         (lost, doubled, disorder), "0 / 0 / 0"),
-        ("poll errors", "%d" % errors, "0"),
+         (m["lost"], m["doubled"], m["disorder"]), "0 / 0 / 0"),
+        ("poll errors", "%d" % m["errors"], "0"),
         ("idle CPU, %d waiting (%.0f s)" % (nwait, a.idle_s),
-         "%.1f ms/s (%.2f %% of a core)" % (idle_cpu_ms_per_s,
-                                            idle_cpu_ms_per_s / 10.0),
+         "%.1f ms/s (%.2f %% of a core)" % (m["idle"], m["idle"] / 10.0),
          "~ 0"),
-        ("tandemd RSS idle / waiting", "%d / %d KiB" % (rss_idle, rss_wait),
-         ""),
-        ("RSS per waiting poll: added by waiting", "%.1f KiB" %
-         ((rss_wait - rss_idle) / float(nwait)), "<= 64 KiB"),
-        ("thread stacks resident, average of %d" % nstacks,
-         "%.1f KiB" % stack_kib, ""),
-        ("RSS per waiting poll: added + its thread's stack",
-         "%.1f KiB" % ((rss_wait - rss_idle) / float(nwait) + stack_kib),
+        ("tandemd RSS idle / waiting", "%d / %d KiB" % (m["rss_idle"],
+                                                        m["rss_wait"]), ""),
+        ("RSS per waiting poll: added by waiting", "%.1f KiB" % per_poll,
          "<= 64 KiB"),
+        ("thread stacks resident, average of %d" % m["nstacks"],
+         "%.1f KiB" % m["stack_kib"], ""),
+        ("RSS per waiting poll: added + its thread's stack",
+         "%.1f KiB" % (per_poll + m["stack_kib"]), "<= 64 KiB"),
     ]
+
+
+def compare_rows(t, n):
+    """tandem against nchan, as DESIGN.md's targets compare them."""
+    def ratio(x, y):
+        return "%.2f" % (x / y) if y > 0 else "-"
+    ts, ns = pct(t["lat_send"], 0.5), pct(n["lat_send"], 0.5)
+    tf, nf = pct(t["fan"], 0.5), pct(n["fan"], 0.5)
+    return [
+        ("send -> wake p50", "%.2f ms" % ts, "%.2f ms" % ns,
+         "%s×" % ratio(ts, ns), "<= 2×"),
+        ("send -> wake p99", "%.2f ms" % pct(t["lat_send"], 0.99),
+         "%.2f ms" % pct(n["lat_send"], 0.99),
+         "%s×" % ratio(pct(t["lat_send"], 0.99), pct(n["lat_send"], 0.99)),
+         ""),
+        ("fan-out, median of %d rounds" % len(t["fan"]), "%.1f ms" % tf,
+         "%.1f ms" % nf, "%s×" % ratio(tf, nf), "<= 2×"),
+        ("fan-out rounds", " / ".join("%.0f" % x for x in t["fan"]),
+         " / ".join("%.0f" % x for x in n["fan"]), "", ""),
+        ("lost / doubled / out of order", "%d / %d / %d" % (
+            t["lost"], t["doubled"], t["disorder"]), "%d / %d / %d" % (
+            n["lost"], n["doubled"], n["disorder"]), "", "0"),
+        ("idle CPU (ms/s)", "%.1f" % t["idle"], "%.1f" % n["idle"], "", ""),
+        ("RSS added per waiting poll", "%.1f KiB" % (
+            (t["rss_wait"] - t["rss_idle"]) / float(t["nwait"])),
+         "%.1f KiB" % ((n["rss_wait"] - n["rss_idle"]) / float(n["nwait"])),
+         "", ""),
+    ]
+
+
+async def bench(a):
+    ctx = tls_context()
+    t = await run_side(a, ctx, TandemSide(a, ctx))
+    n = await run_side(a, ctx, NchanSide(a, ctx)) if a.nchan else None
+    rows = side_rows(a, t)
     w = max(len(r[0]) for r in rows)
     print()
     for r in rows:
         print("%-*s  %-34s %s" % (w, r[0], r[1], r[2]))
+    cmp = compare_rows(t, n) if n else []
+    if cmp:
+        print("\nside by side with nchan (tandem / nchan / ratio / target):")
+        for r in cmp:
+            print("%-*s  %-14s %-14s %-7s %s" % ((w,) + r))
     if a.out:
         os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
         with open(a.out, "w") as f:
@@ -601,8 +786,20 @@ async def bench(a):
             f.write("| measure | result | target |\n|---|---|---|\n")
             for r in rows:
                 f.write("| %s | %s | %s |\n" % r)
+            if cmp:
+                f.write("\nSide by side with nchan (Debian's "
+                        "libnginx-mod-nchan) in the same nginx and TLS, "
+                        "one channel per user, the same client and "
+                        "load, run right after:\n\n")
+                f.write("| measure | tandem | nchan | tandem / nchan | "
+                        "target |\n|---|---|---|---|---|\n")
+                for r in cmp:
+                    f.write("| %s | %s | %s | %s | %s |\n" % r)
         print("\nwritten to %s" % a.out)
-    bad = lost or doubled or disorder or missing or not all(ok)
+    bad = False
+    for m in [t] + ([n] if n else []):
+        bad = bad or m["lost"] or m["doubled"] or m["disorder"] or \
+            m["missing"] or not m["ok"]
     return 1 if bad else 0
 
 
@@ -679,6 +876,10 @@ def main():
                     help="fan-out rounds")
     ap.add_argument("--stack-pid", type=int, default=0,
                     help="measure the tandemd processes under this pid")
+    ap.add_argument("--nchan", default="",
+                    help="also run against nchan at this https://HOST:PORT")
+    ap.add_argument("--nchan-pid", type=int, default=0,
+                    help="measure the nginx processes under this pid")
     ap.add_argument("--out", default="")
     ap.add_argument("--config", default="default configuration")
     a = ap.parse_args()

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -227,10 +228,8 @@ out:
 
 /*
  * The header segment of every token we issue ({"alg":"HS256","typ":"JWT"}
- * as libjwt writes it), taken from a token made at start-up.  A token
- * whose header differs by a byte was not made here: this pins alg to
- * exactly "HS256" (libjwt compares the name without regard to case) at
- * the cost of a memcmp.
+ * as libjwt writes it), taken from a token made at start-up: the common
+ * case is then a memcmp.
  */
 static void
 header_init(void)
@@ -246,13 +245,69 @@ header_init(void)
 	free(t);
 }
 
+/* The longest header segment looked at: alg, typ, kid and some. */
+#define HEADER_MAX	512
+
+/*
+ * Decode the base64url segment s[0..n) (no padding) into out (at least
+ * n bytes), with OpenSSL's decoder.  Returns the length or -1.
+ */
+static int
+b64url_decode(const char *s, size_t n, unsigned char *out)
+{
+	unsigned char	 in[HEADER_MAX + 4];
+	size_t		 i, pad = (4 - n % 4) % 4;
+	int		 len;
+
+	if (n == 0 || n > HEADER_MAX || pad == 3)
+		return -1;
+	for (i = 0; i < n; i++)
+		in[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+	for (i = 0; i < pad; i++)
+		in[n + i] = '=';
+	if ((len = EVP_DecodeBlock(out, in, (int)(n + pad))) < 0)
+		return -1;
+	return len - (int)pad;	/* EVP_DecodeBlock counts the padding */
+}
+
+/*
+ * Whether the token's header asks for exactly HS256.  libjwt compares the
+ * alg name without regard to case and knows none of the header's other
+ * members, so the header is checked here: a JSON object (no duplicate
+ * members) whose "alg" is the string "HS256", whose "typ", if any, is
+ * "JWT" in any case, and with no "crit" (RFC 7515: an extension we do not
+ * understand must be refused).  Members such as "kid" are ignored.
+ */
 static int
 header_alg_ok(const char *token)
 {
+	unsigned char	 raw[HEADER_MAX];
+	json_t		*h = NULL, *typ;
+	const char	*alg;
+	size_t		 n = strcspn(token, ".");
+	int		 len, ok = 0;
+
 	pthread_once(&header_once, header_init);
-	return our_header_len > 0 &&
-	    strncmp(token, our_header, our_header_len) == 0 &&
-	    token[our_header_len] == '.';
+	if (our_header_len > 0 && n == our_header_len &&
+	    memcmp(token, our_header, n) == 0)
+		return 1;
+	if ((len = b64url_decode(token, n, raw)) <= 0 ||
+	    memchr(raw, '\0', (size_t)len) != NULL)
+		return 0;
+	h = json_loadb((const char *)raw, (size_t)len, JSON_REJECT_DUPLICATES,
+	    NULL);
+	if (!json_is_object(h) ||
+	    (alg = json_string_value(json_object_get(h, "alg"))) == NULL ||
+	    strcmp(alg, "HS256") != 0 || json_object_get(h, "crit") != NULL)
+		goto out;
+	typ = json_object_get(h, "typ");
+	if (typ != NULL && (!json_is_string(typ) ||
+	    strcasecmp(json_string_value(typ), "JWT") != 0))
+		goto out;
+	ok = 1;
+out:
+	json_decref(h);
+	return ok;
 }
 
 /*

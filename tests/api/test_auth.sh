@@ -311,6 +311,23 @@ TOKEN=$(jwt_sign '{"alg":"HS256","typ":"JWT"}' "{\"iss\":\"tandem\",\"sub\":\"$A
 call GET /api/v1/devices
 check 200 application/json
 
+case_ "an HS256 header written another way (member order, no typ, a kid) is accepted"
+for hdr in '{"typ":"JWT","alg":"HS256"}' '{"alg":"HS256"}' '{"alg":"HS256","kid":"k1","typ":"JWT"}'; do
+	TOKEN=$(jwt_sign "$hdr" "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}" "$secret")
+	call GET /api/v1/devices
+	check 200 application/json || break
+done
+case_ "expired under such a header is still 401 TOKEN_EXPIRED"
+TOKEN=$(jwt_sign '{"alg":"HS256"}' "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$((now - 7200)),\"exp\":$((now - 3600)),\"jti\":\"$jti\"}" "$secret")
+call GET /api/v1/devices
+check 401 application/problem+json '.code' '"TOKEN_EXPIRED"'
+case_ "alg spelled hs256 or with crit is 401 INVALID_TOKEN"
+for hdr in '{"alg":"hs256","typ":"JWT"}' '{"alg":"HS256","crit":["x"],"x":1}'; do
+	TOKEN=$(jwt_sign "$hdr" "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}" "$secret")
+	call GET /api/v1/devices
+	check 401 application/problem+json '.code' '"INVALID_TOKEN"' || break
+done
+
 # --- logs ---------------------------------------------------------------------
 case_ "no password, token or secret appears in the logs"
 leaks=0

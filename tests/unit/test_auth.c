@@ -159,6 +159,61 @@ test_access_forgeries(void **state)
 	    AUTH_TOK_INVALID);
 }
 
+/*
+ * Any HS256 header is accepted, however it is written (member order, no
+ * typ, a kid), and an expired token under it is EXPIRED, not INVALID;
+ * every other alg spelling, a bad typ, crit, duplicates or a header that
+ * is not JSON are refused.
+ */
+static void
+test_access_headers(void **state)
+{
+	static const char *const good[] = {
+		"{\"alg\":\"HS256\"}",
+		"{\"typ\":\"JWT\",\"alg\":\"HS256\"}",
+		"{\"alg\":\"HS256\",\"typ\":\"jwt\",\"kid\":\"k1\"}",
+		"{ \"alg\" : \"HS256\" }",
+	};
+	static const char *const bad[] = {
+		"{\"alg\":\"hs256\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"HS256 \"}",
+		"{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
+		"{\"alg\":\"none\"}",
+		"{\"typ\":\"JWT\"}",
+		"{\"alg\":[\"HS256\"]}",
+		"{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}",
+		"{\"alg\":\"HS256\",\"typ\":1}",
+		"{\"alg\":\"HS256\",\"crit\":[\"exp\"],\"exp\":1}",
+		"{\"alg\":\"none\",\"alg\":\"HS256\"}",
+		"[\"HS256\"]",
+		"alg=HS256",
+		"",
+	};
+	struct access_claims c;
+	const char	*claims = "{\"iss\":\"tandem\",\"sub\":\"u\",\"did\":"
+	    "\"d\",\"iat\":1,\"exp\":1000,\"jti\":\"" FAMILY ".x\"}";
+	size_t		 i;
+	char		*t;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		t = forge(good[i], claims, SECRET);
+		if (auth_access_verify(t, 10, &c) != AUTH_TOK_OK)
+			fail_msg("refused: %s", good[i]);
+		auth_claims_free(&c);
+		if (auth_access_verify(t, 1000, &c) != AUTH_TOK_EXPIRED)
+			fail_msg("not expired: %s", good[i]);
+		auth_claims_free(&c);
+		free(t);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = forge(bad[i], claims, SECRET);
+		if (auth_access_verify(t, 10, &c) != AUTH_TOK_INVALID)
+			fail_msg("accepted: %s", bad[i]);
+		free(t);
+	}
+}
+
 static void
 test_refresh_tokens(void **state)
 {
@@ -184,6 +239,7 @@ main(void)
 		cmocka_unit_test(test_password),
 		cmocka_unit_test(test_access_roundtrip),
 		cmocka_unit_test(test_access_forgeries),
+		cmocka_unit_test(test_access_headers),
 		cmocka_unit_test(test_refresh_tokens),
 	};
 
