@@ -323,7 +323,8 @@ db_device_revoke(struct db *db, int64_t user_id, const char *device_id,
 		return rc;
 	if (sqlite3_changes(db->conn) == 0)
 		return DB_NOTFOUND;
-	if ((rc = db_sessions_release_device(db, user_id, device_id)) != DB_OK)
+	if ((rc = db_sessions_release_device(db, user_id, device_id,
+	    by_device)) != DB_OK)
 		return rc;
 	return db_event_add(db, user_id, by_device, "device.revoked", NULL,
 	    json_pack("{s:s}", "device_id", device_id), NULL);
@@ -448,7 +449,8 @@ db_devices_online_count(struct db *db, int64_t user_id, int64_t now,
 
 /*
  * Sweeper: announce device.offline for devices unseen for the presence
- * TTL, and drop refresh tokens past their expiry.  One transaction.
+ * TTL, and forget refresh tokens a lifetime past their expiry.  One
+ * transaction.
  */
 int
 db_devices_sweep(struct db *db, int64_t now)
@@ -495,12 +497,17 @@ db_devices_sweep(struct db *db, int64_t now)
 		if (rc != DB_OK)
 			goto out;
 	}
+	/*
+	 * An expired or spent token is kept for another lifetime, so that
+	 * presenting it still answers TOKEN_EXPIRED or TOKEN_REUSED rather
+	 * than INVALID_TOKEN; only then is it forgotten.
+	 */
 	st = db_prepare(db, "DELETE FROM refresh_tokens WHERE expires_at < ?1");
 	if (st == NULL) {
 		rc = DB_ERROR;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 1, now - cfg.refresh_ttl_s * 1000);
 	rc = db_exec(db, st);
 out:
 	if (rc == DB_OK)
@@ -571,9 +578,10 @@ db_refresh_use(struct db *db, const unsigned char hash[32], int64_t now,
 		return DB_ERROR;
 	if (spent) {
 		*state = REFRESH_REUSED;
+		/* caused by a request presenting the device's token */
 		if (current)
 			return db_device_revoke(db, *user_id, *device_id,
-			    NULL);
+			    *device_id);
 		return DB_OK;
 	}
 	if (!current) {

@@ -230,9 +230,14 @@ db_events_list(struct db *db, const struct event_query *q,
 		rc = -rc;
 		goto out;
 	}
+	/*
+	 * Past every event looked at; an after beyond the newest event (a
+	 * cursor kept across a restore) comes back as the newest, so the
+	 * events written next are not below the caller's cursor.
+	 */
 	if (page->more)
 		page->cursor = last;
-	else if (page->head > q->after)
+	else
 		page->cursor = page->head;
 	rc = DB_OK;
 out:

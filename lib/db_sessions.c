@@ -346,13 +346,16 @@ failover_target(struct db *db, int64_t user_id, const char *sid,
 /*
  * Inside a transaction: take the role of session sid from `from` (held at
  * `epoch`) and hand it to the failover target, or leave it empty; emit
- * primary.changed with no causing device.  With lapsed_only, only a lease
+ * primary.changed caused by `cause` (NULL: the server, as when a lease
+ * lapsed; the revoking device when a revocation moves it).  With
+ * lapsed_only, only a lease
  * that lapsed by now moves.  A row that no longer matches (renewed,
  * released, moved on) is left alone: DB_OK.  Returns a db_rc.
  */
 static int
-primary_failover(struct db *db, int64_t user_id, const char *sid,
-    const char *from, int64_t epoch, int64_t now, int lapsed_only)
+primary_failover(struct db *db, int64_t user_id, const char *cause,
+    const char *sid, const char *from, int64_t epoch, int64_t now,
+    int lapsed_only)
 {
 	sqlite3_stmt	*st;
 	char		 target[ID_CAP];
@@ -382,7 +385,7 @@ primary_failover(struct db *db, int64_t user_id, const char *sid,
 		return rc;
 	if (sqlite3_changes(db->conn) == 0)
 		return DB_OK;
-	return event_primary(db, user_id, NULL, sid, have ? target : NULL,
+	return event_primary(db, user_id, cause, sid, have ? target : NULL,
 	    have ? epoch + 1 : epoch);
 }
 
@@ -1122,9 +1125,13 @@ keys_collect(struct db *db, sqlite3_stmt *st, struct keys *k, size_t max)
 	return DB_OK;
 }
 
-/* Free the lock of session k->sid held by k->dev at token k->n.  db_rc. */
+/*
+ * Free the lock of session k->sid held by k->dev at token k->n, emitting
+ * lock.changed caused by `cause` (NULL: the server).  db_rc.
+ */
 static int
-lock_clear(struct db *db, const struct key *k, int64_t now, int expired_only)
+lock_clear(struct db *db, const char *cause, const struct key *k,
+    int64_t now, int expired_only)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -1145,7 +1152,7 @@ lock_clear(struct db *db, const struct key *k, int64_t now, int expired_only)
 		return rc;
 	if (sqlite3_changes(db->conn) == 0)
 		return DB_OK;
-	return event_lock(db, k->user_id, NULL, k->sid, NULL, k->n);
+	return event_lock(db, k->user_id, cause, k->sid, NULL, k->n);
 }
 
 /*
@@ -1153,11 +1160,12 @@ lock_clear(struct db *db, const struct key *k, int64_t now, int expired_only)
  * /devices/{id}, refresh-token reuse): the device loses every primary
  * role at once (failover to the next online participant, else empty) and
  * every lock it holds, with primary.changed / lock.changed events caused
- * by no device.  Returns a db_rc.
+ * by `cause`, the device whose request revoked it (NULL: none).  Returns
+ * a db_rc.
  */
 int
 db_sessions_release_device(struct db *db, int64_t user_id,
-    const char *device_id)
+    const char *device_id, const char *cause)
 {
 	struct keys	 k = { NULL, 0, 0 };
 	sqlite3_stmt	*st;
@@ -1175,7 +1183,7 @@ db_sessions_release_device(struct db *db, int64_t user_id,
 	if ((rc = keys_collect(db, st, &k, SIZE_MAX)) != DB_OK)
 		goto out;
 	for (i = 0; i < k.len; i++)
-		if ((rc = primary_failover(db, user_id, k.v[i].sid,
+		if ((rc = primary_failover(db, user_id, cause, k.v[i].sid,
 		    k.v[i].dev, k.v[i].n, now, 0)) != DB_OK)
 			goto out;
 	k.len = 0;
@@ -1189,7 +1197,7 @@ db_sessions_release_device(struct db *db, int64_t user_id,
 	if ((rc = keys_collect(db, st, &k, SIZE_MAX)) != DB_OK)
 		goto out;
 	for (i = 0; i < k.len; i++)
-		if ((rc = lock_clear(db, &k.v[i], now, 0)) != DB_OK)
+		if ((rc = lock_clear(db, cause, &k.v[i], now, 0)) != DB_OK)
 			goto out;
 	rc = DB_OK;
 out:
@@ -1240,13 +1248,14 @@ out:
 static int
 sweep_primary_one(struct db *db, const struct key *k, int64_t now)
 {
-	return primary_failover(db, k->user_id, k->sid, k->dev, k->n, now, 1);
+	return primary_failover(db, k->user_id, NULL, k->sid, k->dev, k->n,
+	    now, 1);
 }
 
 static int
 sweep_lock_one(struct db *db, const struct key *k, int64_t now)
 {
-	return lock_clear(db, k, now, 1);
+	return lock_clear(db, NULL, k, now, 1);
 }
 
 /*

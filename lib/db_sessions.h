@@ -95,7 +95,7 @@ int	 db_message_list(struct db *, int64_t user_id, const char *sid,
 	    int64_t after, int64_t limit, json_t **out);
 
 int	 db_sessions_release_device(struct db *, int64_t user_id,
-	    const char *device_id);
+	    const char *device_id, const char *cause);
 int	 db_sessions_sweep(struct db *, int64_t now_ms);
 json_t	*db_sessions_export(struct db *, int64_t user_id);
 

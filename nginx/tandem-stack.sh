@@ -74,7 +74,10 @@ suffix=":$TANDEM_HTTPS_PORT"
 [ "$TANDEM_HTTPS_PORT" = 443 ] && suffix=""
 access_log="$TANDEM_ACCESS_LOG"
 [ "$access_log" = on ] && access_log="$prefix/access.log"
-max_body=$TANDEM_MAX_BODY_BYTES
+# nginx lets bodies up to twice the limit through so that tandemd answers
+# in the contract's order (404/405 before 413); past that nginx refuses
+# them itself, before reading them.
+max_body=$((TANDEM_MAX_BODY_BYTES * 2))
 
 for f in mime.types fastcgi.conf security-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"

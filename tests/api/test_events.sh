@@ -222,12 +222,24 @@ while [ "$(jqr .more)" = true ]; do
 done
 [ "$n" = $((C3 - C0)) ] && [ "$cur" = "$C3" ] && ok "$CASE: all pages" || fail "$CASE" "got $n events to $cur, want $((C3 - C0)) to $C3"
 
-case_ "after beyond the newest seq is accepted (and waits)"
+case_ "after beyond the newest seq waits, and answers the newest seq as cursor"
 t0=$(ms_now)
 call GET "/api/v1/events?after=$((C3 + 5))&timeout=1"
-check 200 application/json '.events' '[]' '.cursor' "$((C3 + 5))"
+check 200 application/json '.events' '[]' '.cursor' "$C3"
 el=$(( $(ms_now) - t0 ))
 [ "$el" -ge 900 ] && ok "$CASE: waited" || fail "$CASE" "answered after $el ms"
+
+case_ "a poll beyond the newest seq gets the next event, not skipping it"
+curl -sk -o "$STACK_DIR/ahead" -H "Authorization: Bearer $TOKEN" \
+    "$BASE/api/v1/events?after=$((C3 + 5))&timeout=10" &
+ahead=$!
+sleep 0.5
+call POST /api/v1/events '{"type":"app.ahead","data":{}}'
+check 201 application/json '.event.seq' "$((C3 + 1))"
+wait "$ahead"
+got=$(jq -c '[.events[].seq, .cursor]' "$STACK_DIR/ahead" 2>&1)
+[ "$got" = "[$((C3 + 1)),$((C3 + 1))]" ] && ok "$CASE" || fail "$CASE" "got $got"
+C3=$((C3 + 1))
 
 # --- waiting ----------------------------------------------------------
 

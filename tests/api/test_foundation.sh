@@ -39,13 +39,25 @@ case_ "plain HTTP redirects with 308 to HTTPS"
 out=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -X POST -d '{}' "$HTTP_BASE/api/v1/health?x=1")
 [ "$out" = "308 https://127.0.0.1:$HTTPS_PORT/api/v1/health?x=1" ] && ok "$CASE" || fail "$CASE" "got $out"
 
+case_ "the redirect, static files and nginx's own 404 carry the request id"
+for u in "$HTTP_BASE/api/v1/health" "$BASE/" "$BASE/nothing-here.html" "$BASE/api/v1"; do
+	rid=$(curl -sk -o /dev/null -D - -H 'X-Request-Id: rid-static' "$u" |
+	    tr -d '\r' | awk -F': ' 'tolower($1) == "x-request-id" { print $2 }')
+	[ "$rid" = rid-static ] || { fail "$CASE" "$u: got '$rid'"; break; }
+done
+[ "$rid" = rid-static ] && ok "$CASE"
+
 case_ "unknown path is 404"
 call GET /api/v1/does/not/exist
 check 404 application/problem+json '.code' '"NOT_FOUND"'
 
-case_ "unknown path outside the API is 404"
-call GET /nothing-here
-check 404 -
+case_ "unknown path outside the API is 404 NOT_FOUND"
+call GET /nothing-here.html
+check 404 application/problem+json '.code' '"NOT_FOUND"'
+
+case_ "/api/v1 itself is 404 NOT_FOUND, not a redirect"
+call GET /api/v1
+check 404 application/problem+json '.code' '"NOT_FOUND"'
 
 case_ "wrong method is 405 with Allow"
 call DELETE /api/v1/health
@@ -62,9 +74,20 @@ case_ "route is checked before auth: 405 without a token"
 call PUT /api/v1/devices
 check 405 application/problem+json
 
-case_ "oversize body is 413 problem+json (nginx)"
+case_ "oversize body is 413 problem+json"
 head -c 1100000 /dev/zero | tr '\0' 'a' > "$STACK_DIR/big"
 call POST /api/v1/auth/login "" --data-binary "@$STACK_DIR/big" -H 'Content-Type: application/json'
+check 413 application/problem+json '.code' '"PAYLOAD_TOO_LARGE"'
+
+case_ "the route is checked before the size: 404 and 405 with an oversize body"
+call POST /api/v1/does/not/exist "" --data-binary "@$STACK_DIR/big" -H 'Content-Type: application/json'
+check 404 application/problem+json '.code' '"NOT_FOUND"'
+call PUT /api/v1/sync/push "" --data-binary "@$STACK_DIR/big" -H 'Content-Type: application/json'
+check 405 application/problem+json '.code' '"METHOD_NOT_ALLOWED"'
+
+case_ "a body over twice the limit is refused by nginx, as a problem document"
+head -c 2200000 /dev/zero | tr '\0' 'a' > "$STACK_DIR/huge"
+call POST /api/v1/sync/push "" --data-binary "@$STACK_DIR/huge" -H 'Content-Type: application/json'
 check 413 application/problem+json '.code' '"PAYLOAD_TOO_LARGE"'
 
 case_ "oversize body is 413 before auth"

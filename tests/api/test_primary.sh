@@ -250,10 +250,10 @@ check 204 -
 case_ "the role fails over at once to the online participant"
 call GET /api/v1/sessions/s-revoke
 check 200 application/json '.session.primary.device_id' '"a-tablet"' '.session.primary.epoch' 2 '.session.lock' null
-case_ "primary.changed and lock.changed are caused by no device"
+case_ "primary.changed and lock.changed name the device whose DELETE caused them"
 events_after "$cr"
 check 200 - '[.[]|select(.type=="primary.changed" or .type=="lock.changed")|[.type, .device_id, .data.device_id]]' \
-    '[["primary.changed",null,"a-tablet"],["lock.changed",null,null]]' \
+    '[["primary.changed","a-phone","a-tablet"],["lock.changed","a-phone",null]]' \
     '[.[]|select(.type=="primary.changed")][0].data.epoch' 2
 case_ "the revoked device's token is dead"
 TOKEN=$G

@@ -345,7 +345,8 @@ test_release_device(void **state)
 	create(U1, "s-rel2");
 	assert_int_equal(act("d3", "s-rel2", PRIMARY_CLAIM, NULL), SESS_OK);
 	assert_int_equal(db_begin(db), DB_OK);
-	assert_int_equal(db_sessions_release_device(db, U1, "d3"), DB_OK);
+	assert_int_equal(db_sessions_release_device(db, U1, "d3", NULL),
+	    DB_OK);
 	assert_int_equal(db_commit(db), DB_OK);
 	assert_string_equal(primary_of("s-rel"), "d2/2");
 	assert_string_equal(primary_of("s-rel2"), "-");
@@ -355,6 +356,16 @@ test_release_device(void **state)
 	json_decref(out);
 	assert_int_equal(server_events("primary.changed", "s-rel"), 1);
 	assert_int_equal(server_events("lock.changed", "s-rel"), 1);
+
+	/* a revocation by a device's request names that device */
+	create(U1, "s-rel3");
+	assert_int_equal(act("d2", "s-rel3", PRIMARY_CLAIM, NULL), SESS_OK);
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_sessions_release_device(db, U1, "d2", "d1"),
+	    DB_OK);
+	assert_int_equal(db_commit(db), DB_OK);
+	assert_string_equal(primary_of("s-rel3"), "-");
+	assert_int_equal(server_events("primary.changed", "s-rel3"), 0);
 }
 
 static void
