@@ -43,7 +43,7 @@ static const struct conf_var vars[] = {
 	{ "TANDEM_DB_POOL", I(db_pool), "8", 1, 256,
 	  "SQLite connections per worker process" },
 	{ "TANDEM_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 1024, 64 << 20,
-	  "largest request body (nginx client_max_body_size too)" },
+	  "largest request body (nginx lets twice it through, tandemd refuses)" },
 	{ "TANDEM_MAX_BATCH", I(max_batch), "500", 1, 100000,
 	  "most changes in one push" },
 	{ "TANDEM_MAX_RECORD_BYTES", I(max_record_bytes), "262144", 64, 64 << 20,
