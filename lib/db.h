@@ -45,6 +45,16 @@ struct db {
 	int64_t		 ring[DB_MAX_RING];	/* users to wake on commit */
 	int		 nring;
 	int		 ring_all;
+	/* The server clock as this transaction moved it (db_clock_next):
+	 * read once, written back once at commit. */
+	int64_t		 clock_last;
+	int		 clock_read;
+	int		 clock_dirty;
+	/* An area's writes deferred to the end of this transaction
+	 * (db_defer): flushed before COMMIT, discarded on rollback. */
+	int		(*defer_flush)(struct db *, void *);
+	void		(*defer_free)(void *);
+	void		*defer_arg;
 	struct db	*next_free;
 };
 
@@ -85,6 +95,9 @@ void	 db_rollback(struct db *);
 void	 db_ring_user(struct db *, int64_t user_id);
 
 int	 db_clock_next(struct db *, int64_t *out);
+void	*db_deferred(struct db *, int (*flush)(struct db *, void *));
+void	 db_defer(struct db *, int (*flush)(struct db *, void *),
+	    void (*free_fn)(void *), void *arg);
 int	 db_health(struct db *);
 int64_t	 db_file_bytes(struct db *);
 

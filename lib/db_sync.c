@@ -246,29 +246,110 @@ db_revision_data(struct db *db, int64_t user_id, const char *collection,
 }
 
 /*
- * Move a collection's counts by the given deltas and raise its
- * last_version (inside the caller's transaction).
+ * The collections' counters a transaction changes, applied once per
+ * collection just before COMMIT (db_defer) instead of once per record: a
+ * push of 100 records into one collection is one upsert, not 100.
+ */
+struct count_delta {
+	int64_t		 user_id;
+	char		*name;
+	int64_t		 records;
+	int64_t		 tombstones;
+	int64_t		 last_version;
+};
+
+struct count_deltas {
+	struct count_delta *v;
+	size_t		 len;
+	size_t		 cap;
+};
+
+static void
+count_deltas_free(void *arg)
+{
+	struct count_deltas *d = arg;
+	size_t		 i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < d->len; i++)
+		free(d->v[i].name);
+	free(d->v);
+	free(d);
+}
+
+static int
+count_deltas_flush(struct db *db, void *arg)
+{
+	struct count_deltas *d = arg;
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < d->len; i++) {
+		st = db_prepare(db, "INSERT INTO collections (user_id, name, "
+		    "records, tombstones, last_version) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5) "
+		    "ON CONFLICT (user_id, name) DO UPDATE SET "
+		    "records = records + excluded.records, "
+		    "tombstones = tombstones + excluded.tombstones, "
+		    "last_version = MAX(last_version, excluded.last_version)");
+		if (st == NULL)
+			return DB_ERROR;
+		sqlite3_bind_int64(st, 1, d->v[i].user_id);
+		db_bind_text(st, 2, d->v[i].name);
+		sqlite3_bind_int64(st, 3, d->v[i].records);
+		sqlite3_bind_int64(st, 4, d->v[i].tombstones);
+		sqlite3_bind_int64(st, 5, d->v[i].last_version);
+		if ((rc = db_exec(db, st)) != DB_OK)
+			return rc;
+	}
+	return DB_OK;
+}
+
+/*
+ * Count a write in collection `name` of user: records and tombstones
+ * deltas and its version as the collection's last_version, applied at
+ * commit.  Returns a db_rc.
  */
 static int
 collection_count(struct db *db, int64_t user_id, const char *name,
     int records, int tombstones, int64_t version)
 {
-	sqlite3_stmt	*st;
+	struct count_deltas *d = db_deferred(db, count_deltas_flush);
+	struct count_delta *e, *v;
+	size_t		 i, cap;
 
-	st = db_prepare(db, "INSERT INTO collections (user_id, name, records, "
-	    "tombstones, last_version) VALUES (?1, ?2, ?3, ?4, ?5) "
-	    "ON CONFLICT (user_id, name) DO UPDATE SET "
-	    "records = records + excluded.records, "
-	    "tombstones = tombstones + excluded.tombstones, "
-	    "last_version = MAX(last_version, excluded.last_version)");
-	if (st == NULL)
-		return DB_ERROR;
-	sqlite3_bind_int64(st, 1, user_id);
-	db_bind_text(st, 2, name);
-	sqlite3_bind_int(st, 3, records);
-	sqlite3_bind_int(st, 4, tombstones);
-	sqlite3_bind_int64(st, 5, version);
-	return db_exec(db, st);
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return DB_ERROR;
+		db_defer(db, count_deltas_flush, count_deltas_free, d);
+	}
+	for (i = 0; i < d->len; i++)
+		if (d->v[i].user_id == user_id &&
+		    strcmp(d->v[i].name, name) == 0)
+			break;
+	if (i == d->len) {
+		if (d->len == d->cap) {
+			cap = d->cap ? d->cap * 2 : 4;
+			if ((v = reallocarray(d->v, cap, sizeof(*v))) == NULL)
+				return DB_ERROR;
+			d->v = v;
+			d->cap = cap;
+		}
+		e = &d->v[d->len];
+		memset(e, 0, sizeof(*e));
+		if ((e->name = strdup(name)) == NULL)
+			return DB_ERROR;
+		e->user_id = user_id;
+		d->len++;
+	}
+	e = &d->v[i];
+	e->records += records;
+	e->tombstones += tombstones;
+	if (version > e->last_version)
+		e->last_version = version;
+	return DB_OK;
 }
 
 /*
