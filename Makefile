@@ -73,7 +73,7 @@ $(BUILD)/%.o: %.c $(wildcard lib/*.h) handlers/handlers.h
 $(BUILD)/tandemd: $(HND_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(HND_LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJ) $(HND_LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Ihandlers -o $@ $< $(LIB_OBJ) \
 	    $(HND_LIB_OBJ) $(LIBS) -lcmocka

@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -583,6 +584,7 @@ void
 db_defer(struct db *db, int (*flush)(struct db *, void *),
     void (*free_fn)(void *), void *arg)
 {
+	assert(db->defer_flush == NULL);	/* one area per transaction */
 	db->defer_flush = flush;
 	db->defer_free = free_fn;
 	db->defer_arg = arg;

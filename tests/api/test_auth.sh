@@ -303,27 +303,29 @@ check 200 application/json '[.devices[]|.id]|sort' '["a-laptop","a-phone"]'
 case_ "an expired access token is 401 TOKEN_EXPIRED"
 # A token of a live login (its jti) signed with the real secret, expired.
 jti=$(printf '%s' "$AL" | cut -d. -f2 | tr '_-' '/+' | { read -r p; while [ $(( ${#p} % 4 )) -ne 0 ]; do p="$p="; done; printf '%s' "$p"; } | base64 -d | jq -r .jti)
-TOKEN=$(jwt_sign '{"alg":"HS256","typ":"JWT"}' "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$((now - 7200)),\"exp\":$((now - 3600)),\"jti\":\"$jti\"}" "$secret")
+expired_claims="{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$((now - 7200)),\"exp\":$((now - 3600)),\"jti\":\"$jti\"}"
+live_claims="{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}"
+TOKEN=$(jwt_sign '{"alg":"HS256","typ":"JWT"}' "$expired_claims" "$secret")
 call GET /api/v1/devices
 check 401 application/problem+json '.code' '"TOKEN_EXPIRED"'
 case_ "the same token unexpired is accepted (the forgery above was only the expiry)"
-TOKEN=$(jwt_sign '{"alg":"HS256","typ":"JWT"}' "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}" "$secret")
+TOKEN=$(jwt_sign '{"alg":"HS256","typ":"JWT"}' "$live_claims" "$secret")
 call GET /api/v1/devices
 check 200 application/json
 
 case_ "an HS256 header written another way (member order, no typ, a kid) is accepted"
 for hdr in '{"typ":"JWT","alg":"HS256"}' '{"alg":"HS256"}' '{"alg":"HS256","kid":"k1","typ":"JWT"}'; do
-	TOKEN=$(jwt_sign "$hdr" "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}" "$secret")
+	TOKEN=$(jwt_sign "$hdr" "$live_claims" "$secret")
 	call GET /api/v1/devices
 	check 200 application/json || break
 done
 case_ "expired under such a header is still 401 TOKEN_EXPIRED"
-TOKEN=$(jwt_sign '{"alg":"HS256"}' "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$((now - 7200)),\"exp\":$((now - 3600)),\"jti\":\"$jti\"}" "$secret")
+TOKEN=$(jwt_sign '{"alg":"HS256"}' "$expired_claims" "$secret")
 call GET /api/v1/devices
 check 401 application/problem+json '.code' '"TOKEN_EXPIRED"'
 case_ "alg spelled hs256 or with crit is 401 INVALID_TOKEN"
 for hdr in '{"alg":"hs256","typ":"JWT"}' '{"alg":"HS256","crit":["x"],"x":1}'; do
-	TOKEN=$(jwt_sign "$hdr" "{\"iss\":\"tandem\",\"sub\":\"$A_ID\",\"did\":\"a-laptop\",\"iat\":$now,\"exp\":$((now + 60)),\"jti\":\"$jti\"}" "$secret")
+	TOKEN=$(jwt_sign "$hdr" "$live_claims" "$secret")
 	call GET /api/v1/devices
 	check 401 application/problem+json '.code' '"INVALID_TOKEN"' || break
 done

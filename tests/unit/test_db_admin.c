@@ -12,18 +12,10 @@
 #include "db.h"
 #include "db_admin.h"
 #include "log.h"
+#include "unit_db.h"
 
 static char dir[] = "/tmp/tandem-unit-admin.XXXXXX";
 static char path[128];
-
-static void
-exec_ok(struct db *db, const char *sql)
-{
-	char	*err = NULL;
-
-	if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err ? err : "?");
-}
 
 static void
 test_counts(void **state)
@@ -41,32 +33,32 @@ test_counts(void **state)
 	assert_int_equal(c.missing, 0);
 	assert_true(c.db_bytes > 0);
 
-	exec_ok(db, "INSERT INTO users (id, public_id, email, password_hash, "
+	unit_exec(db, "INSERT INTO users (id, public_id, email, password_hash, "
 	    "created_at) VALUES (1, 'u1', 'a@x', 'h', 0), "
 	    "(2, 'u2', 'b@x', 'h', 0)");
 	/* online, seen long ago, never seen, revoked while recently seen */
-	exec_ok(db, "INSERT INTO devices (user_id, id, platform, name, "
+	unit_exec(db, "INSERT INTO devices (user_id, id, platform, name, "
 	    "created_at, last_seen_at, revoked_at) VALUES "
 	    "(1, 'd1', 'p', 'n', 0, 999990000, NULL), "
 	    "(1, 'd2', 'p', 'n', 0, 1, NULL), "
 	    "(2, 'd1', 'p', 'n', 0, NULL, NULL), "
 	    "(2, 'd2', 'p', 'n', 0, 999999000, 5)");
-	exec_ok(db, "INSERT INTO sessions (user_id, id, created_at, killed_at) "
+	unit_exec(db, "INSERT INTO sessions (user_id, id, created_at, killed_at) "
 	    "VALUES (1, 's1', 0, NULL), (1, 's2', 0, 7), (2, 's1', 0, NULL)");
-	exec_ok(db, "INSERT INTO messages (user_id, session_id, seq, "
+	unit_exec(db, "INSERT INTO messages (user_id, session_id, seq, "
 	    "device_id, client_msg_id, hash, body, created_at) VALUES "
 	    "(1, 's1', 1, 'd1', 'm1', 'h', '1', 0), "
 	    "(1, 's1', 2, 'd1', 'm2', 'h', '2', 0)");
-	exec_ok(db, "INSERT INTO records (user_id, collection, record_id, "
+	unit_exec(db, "INSERT INTO records (user_id, collection, record_id, "
 	    "version, data, deleted, modified_at, checksum) VALUES "
 	    "(1, 'c', 'r1', 1, '{}', 0, 0, 'x'), "
 	    "(1, 'c', 'r2', 2, NULL, 1, 0, 'x'), "
 	    "(2, 'c', 'r1', 3, '{}', 0, 0, 'x')");
 	/* sync keeps these counters with every write; admin reads them */
-	exec_ok(db, "INSERT INTO collections (user_id, name, records, "
+	unit_exec(db, "INSERT INTO collections (user_id, name, records, "
 	    "tombstones, last_version) VALUES (1, 'c', 1, 1, 2), "
 	    "(2, 'c', 1, 0, 3)");
-	exec_ok(db, "INSERT INTO conflicts (user_id, collection, record_id, "
+	unit_exec(db, "INSERT INTO conflicts (user_id, collection, record_id, "
 	    "created_at, base_version, client_deleted, client_modified_at, "
 	    "server_version, server_deleted, status) VALUES "
 	    "(1, 'c', 'r1', 0, 0, 0, 0, 1, 0, 'open'), "
@@ -100,8 +92,8 @@ test_missing_tables(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/core.db", dir);
 	assert_non_null(db = db_open(path));
-	exec_ok(db, db_migrations[0].sql);
-	exec_ok(db, "INSERT INTO users (id, public_id, email, password_hash, "
+	unit_exec(db, db_migrations[0].sql);
+	unit_exec(db, "INSERT INTO users (id, public_id, email, password_hash, "
 	    "created_at) VALUES (1, 'u1', 'a@x', 'h', 0)");
 	assert_int_equal(db_admin_counts(db, 0, 90000, &c), DB_OK);
 	assert_int_equal(c.users, 1);
@@ -118,18 +110,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_set_level("error");
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return unit_dir_make(dir);
 }
 
 static int
 teardown(void **state)
 {
-	char	 cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_dir_remove(dir);
 }
 
 int

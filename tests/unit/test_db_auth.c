@@ -16,18 +16,10 @@
 #include "db.h"
 #include "db_auth.h"
 #include "log.h"
+#include "unit_db.h"
 
 static char dir[] = "/tmp/tandem-unit-dbauth.XXXXXX";
 static char path[128];
-
-static void
-exec_ok(struct db *db, const char *sql)
-{
-	char	*err = NULL;
-
-	if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err ? err : "?");
-}
 
 static int64_t
 count(struct db *db, const char *sql)
@@ -61,9 +53,9 @@ test_sweep(void **state)
 	snprintf(path, sizeof(path), "%s/auth.db", dir);
 	assert_int_equal(db_migrate(path), 0);
 	assert_non_null(db = db_open(path));
-	exec_ok(db, "INSERT INTO users (id, public_id, email, password_hash, "
+	unit_exec(db, "INSERT INTO users (id, public_id, email, password_hash, "
 	    "created_at) VALUES (1, 'u1', 'a@x', 'h', 0)");
-	exec_ok(db, "INSERT INTO devices (user_id, id, platform, name, "
+	unit_exec(db, "INSERT INTO devices (user_id, id, platform, name, "
 	    "created_at, last_seen_at, online) VALUES "
 	    "(1, 'gone', 'p', 'n', 0, 1, 1), (1, 'here', 'p', 'n', 0, "
 	    "9999999000, 1)");
@@ -81,7 +73,7 @@ test_sweep(void **state)
 		    (long long)(now - 1000),		/* spent, expired */
 		    (long long)(now - ttl_ms + 1000),	/* nearly forgotten */
 		    (long long)(now - ttl_ms - 1000));	/* forgotten */
-		exec_ok(db, sql);
+		unit_exec(db, sql);
 	}
 	assert_int_equal(db_devices_sweep(db, now), DB_OK);
 	assert_int_equal(count(db, "SELECT count(*) FROM refresh_tokens"), 3);
@@ -101,18 +93,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_set_level("error");
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return unit_dir_make(dir);
 }
 
 static int
 teardown(void **state)
 {
-	char	 cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_dir_remove(dir);
 }
 
 int

@@ -17,18 +17,10 @@
 #include "db.h"
 #include "db_events.h"
 #include "log.h"
+#include "unit_db.h"
 
 static char dir[] = "/tmp/tandem-unit-events.XXXXXX";
 static char path[128];
-
-static void
-exec_ok(struct db *db, const char *sql)
-{
-	char	*err = NULL;
-
-	if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err ? err : "?");
-}
 
 static struct db *
 fresh(const char *name)
@@ -38,7 +30,7 @@ fresh(const char *name)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	assert_int_equal(db_migrate(path), 0);
 	assert_non_null(db = db_open(path));
-	exec_ok(db, "INSERT INTO users (id, public_id, email, password_hash, "
+	unit_exec(db, "INSERT INTO users (id, public_id, email, password_hash, "
 	    "created_at) VALUES (1, 'u1', 'a@x', 'h', 0), "
 	    "(2, 'u2', 'b@x', 'h', 0)");
 	return db;
@@ -119,8 +111,8 @@ test_prune_raises_floor(void **state)
 	add(db, 1, 2);
 	add(db, 2, 1);
 	add(db, 1, 3);
-	exec_ok(db, "UPDATE events SET at = 100 WHERE user_id = 1 AND seq < 3");
-	exec_ok(db, "UPDATE events SET at = 100 WHERE user_id = 2");
+	unit_exec(db, "UPDATE events SET at = 100 WHERE user_id = 1 AND seq < 3");
+	unit_exec(db, "UPDATE events SET at = 100 WHERE user_id = 2");
 	cfg.event_days = 0;
 	assert_int_equal(db_events_sweep(db, 101), DB_OK);
 	list(db, 1, 2, &page);
@@ -155,20 +147,20 @@ test_floor_follows_kept(void **state)
 	add(db, 1, 1);
 	add(db, 1, 2);
 	add(db, 1, 3);
-	exec_ok(db, "DELETE FROM events WHERE user_id = 1 AND seq = 1");
+	unit_exec(db, "DELETE FROM events WHERE user_id = 1 AND seq = 1");
 	list(db, 1, 0, &page);
 	assert_int_equal(page.floor, 1);
 	json_decref(page.events);
 	assert_int_equal(db_events_head(db, 1, &head, &floor), DB_OK);
 	assert_int_equal(floor, 1);
 	/* everything gone but the head says 3: the floor is the head */
-	exec_ok(db, "DELETE FROM events WHERE user_id = 1");
+	unit_exec(db, "DELETE FROM events WHERE user_id = 1");
 	list(db, 1, 0, &page);
 	assert_int_equal(page.floor, 3);
 	assert_int_equal(json_array_size(page.events), 0);
 	json_decref(page.events);
 	/* the stored floor still counts when it is the higher one */
-	exec_ok(db, "UPDATE users SET event_floor = 3 WHERE id = 1");
+	unit_exec(db, "UPDATE users SET event_floor = 3 WHERE id = 1");
 	add(db, 1, 4);
 	list(db, 1, 3, &page);
 	assert_int_equal(page.floor, 3);
@@ -184,18 +176,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_set_level("error");
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return unit_dir_make(dir);
 }
 
 static int
 teardown(void **state)
 {
-	char	 cmd[256];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_dir_remove(dir);
 }
 
 int
