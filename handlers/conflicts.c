@@ -121,7 +121,7 @@ resolve_parse(struct req *req, struct resp *resp, int *resolution,
 	    field_enum(resp, req->json, "resolution", "resolution",
 	    F_REQUIRED, resolution_names, 0, resolution) == -1)
 		goto out;
-	data = json_object_get(req->json, "data");
+	data = json_member_normal(req->json, "data");
 	if (data != NULL && json_is_null(data))
 		data = NULL;
 	if (*resolution != RESOLVE_MERGED) {

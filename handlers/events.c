@@ -239,7 +239,7 @@ handle_events_post(struct req *req, struct resp *resp)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "type",
 		    "type must be \"app.\" followed by 1..60 bytes of "
 		    "[a-z0-9._-]");
-	if ((data = json_object_get(req->json, "data")) == NULL)
+	if ((data = json_member_normal(req->json, "data")) == NULL)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "data",
 		    "data is required");
 	if (field_id(resp, req->json, "session_id", "session_id", F_NULLABLE,

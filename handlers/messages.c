@@ -18,6 +18,7 @@
 #include "db_sessions.h"
 #include "handlers.h"
 #include "jcs.h"
+#include "json.h"
 #include "problem.h"
 
 /*
@@ -57,7 +58,7 @@ handle_messages_post(struct req *req, struct resp *resp)
 	if (field_id(resp, req->json, "client_msg_id", "client_msg_id",
 	    F_REQUIRED, &m.client_msg_id) == -1)
 		return resp->status;
-	if ((body = json_object_get(req->json, "body")) == NULL)
+	if ((body = json_member_normal(req->json, "body")) == NULL)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "body",
 		    "body is required (any JSON value)");
 	if (field_str(resp, req->json, "hash", "hash", F_NULLABLE, 0,
@@ -87,6 +88,7 @@ handle_messages_post(struct req *req, struct resp *resp)
 		goto out;
 	}
 	m.body = canon;
+	m.value = body;
 	m.hash = ours;
 	rc = db_message_add(req_db(req), req->user_id, req->device_id, sid,
 	    &m, &out);

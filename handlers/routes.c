@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "jcs.h"
 #include "json.h"
 #include "log.h"
 #include "problem.h"
@@ -340,7 +341,8 @@ send_response(FCGX_Request *r, struct req *req, struct resp *resp)
 		if (resp->status >= 400)
 			json_object_set_new(resp->body, "request_id",
 			    json_string(req->request_id));
-		body = json_dumps(resp->body, JSON_COMPACT | JSON_ENCODE_ANY);
+		/* canonical: numbers in their shortest round-trip form */
+		body = jcs_dump_answer(resp->body);
 		len = body ? strlen(body) : 0;
 	} else if (resp->raw.len > 0) {
 		len = resp->raw.len;

@@ -106,7 +106,7 @@ change_parse(struct resp *resp, json_t *v, size_t i, struct change *c,
 	    field_bool(resp, v, "deleted", change_path(path, i, "deleted"),
 	    0, 0, &deleted) == -1)
 		return -1;
-	data = json_object_get(v, "data");
+	data = json_member_normal(v, "data");
 	if (deleted) {
 		if (data != NULL && !json_is_null(data)) {
 			problem_field(resp, 400, "VALIDATION_FAILED",

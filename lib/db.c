@@ -10,6 +10,8 @@
 #include "db.h"
 #include "doorbell.h"
 #include "http.h"
+#include "jcs.h"
+#include "json.h"
 #include "log.h"
 
 static struct {
@@ -402,7 +404,11 @@ db_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
-/* Bind a JSON value as its compact text (NULL pointer binds SQL NULL). */
+/*
+ * Bind a JSON value as compact text with canonical (RFC 8785) numbers and
+ * strings, its members in their order (a NULL pointer binds SQL NULL):
+ * json_load_stored() reads it back with every number intact.
+ */
 void
 db_bind_json(sqlite3_stmt *st, int i, const json_t *v)
 {
@@ -412,7 +418,7 @@ db_bind_json(sqlite3_stmt *st, int i, const json_t *v)
 		sqlite3_bind_null(st, i);
 		return;
 	}
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = jcs_dump_answer(v);
 	if (s == NULL)
 		sqlite3_bind_null(st, i);
 	else
@@ -436,8 +442,7 @@ db_col_json(sqlite3_stmt *st, int i)
 
 	if (s == NULL)
 		return NULL;
-	return json_loadb(s, (size_t)sqlite3_column_bytes(st, i),
-	    JSON_DECODE_ANY, NULL);
+	return json_load_stored(s, (size_t)sqlite3_column_bytes(st, i));
 }
 
 /* As db_col_json, but SQL NULL gives json_null(). */

@@ -21,6 +21,7 @@
 #include "db_events.h"
 #include "db_sessions.h"
 #include "http.h"
+#include "jcs.h"
 
 #define ID_CAP		129	/* ids are 1..128 bytes */
 #define SWEEP_BATCH	128	/* sessions looked at per sweep query */
@@ -939,7 +940,7 @@ db_message_add(struct db *db, int64_t user_id, const char *device_id,
 {
 	struct sess_row	 s;
 	sqlite3_stmt	*st;
-	json_t		*body = NULL, *ev;
+	json_t		*ev;
 	int64_t		 now, at, seq, id;
 	int		 rc, r;
 
@@ -972,8 +973,6 @@ db_message_add(struct db *db, int64_t user_id, const char *device_id,
 		if (r != DB_NOTFOUND)
 			goto out;
 	}
-	if ((body = json_loads(m->body, JSON_DECODE_ANY, NULL)) == NULL)
-		goto out;
 	/* Times never go back within a session, whatever the clock does. */
 	at = now > s.last_message_at ? now : s.last_message_at;
 	seq = s.message_count + 1;
@@ -1010,11 +1009,12 @@ db_message_add(struct db *db, int64_t user_id, const char *device_id,
 	    "message.created", sid, ev, NULL) != DB_OK ||
 	    db_commit(db) != DB_OK)
 		goto out;
-	*out = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:O, s:I}",
+	*out = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:I}",
 	    "id", (json_int_t)id, "seq", (json_int_t)seq,
 	    "session_id", sid, "device_id", device_id,
 	    "client_msg_id", m->client_msg_id, "hash", m->hash,
-	    "body", body, "created_at", (json_int_t)at);
+	    "body", jcs_canonical_copy(m->value),
+	    "created_at", (json_int_t)at);
 	rc = SESS_CREATED;
 out:
 	if (rc != SESS_RETRY && rc != SESS_DUPLICATE &&
@@ -1023,7 +1023,6 @@ out:
 		*out = NULL;
 	}
 	tx_close(db);
-	json_decref(body);
 	row_release(&s);
 	return rc;
 }

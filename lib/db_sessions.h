@@ -66,6 +66,7 @@ enum primary_action {
 struct message_in {
 	const char	*client_msg_id;	/* a valid id */
 	const char	*body;		/* canonical (RFC 8785) JSON text */
+	const json_t	*value;		/* the body as validated */
 	const char	*hash;		/* "sha256:" + hex of body */
 	int		 is_auto;	/* auto: true */
 };

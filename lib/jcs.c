@@ -23,6 +23,7 @@ struct jbuf {
 	char	*data;
 	size_t	 len;
 	size_t	 cap;
+	int	 keep_order;	/* members as the object holds them */
 };
 
 /* One object member, gathered for sorting. */
@@ -417,7 +418,7 @@ put_object(struct jbuf *b, const json_t *obj)
 		i++;
 	}
 	n = i;
-	if (n > 1)
+	if (n > 1 && !b->keep_order)
 		qsort(m, n, sizeof(*m), member_cmp);
 
 	if (jbuf_addc(b, '{') == -1)
@@ -438,6 +439,58 @@ put_object(struct jbuf *b, const json_t *obj)
 out:
 	free(m);
 	return rc;
+}
+
+/*
+ * A deep copy of v whose objects hold their members in canonical order,
+ * so that it prints (json_dumps, jcs_dump_answer) as the text jcs_dump
+ * makes: how a value the server stored canonically reads back.  Returns
+ * a new reference or NULL when out of memory.
+ */
+json_t *
+jcs_canonical_copy(const json_t *v)
+{
+	struct member	*m = NULL;
+	json_t		*res = NULL, *c;
+	size_t		 n, i;
+	void		*it;
+
+	if (json_is_array(v)) {
+		if ((res = json_array()) == NULL)
+			return NULL;
+		for (i = 0; i < json_array_size(v); i++)
+			if ((c = jcs_canonical_copy(json_array_get(v, i))) ==
+			    NULL || json_array_append_new(res, c) == -1)
+				goto fail;
+		return res;
+	}
+	if (!json_is_object(v))
+		return json_deep_copy(v);
+	n = json_object_size(v);
+	if ((res = json_object()) == NULL ||
+	    (n > 0 && (m = calloc(n, sizeof(*m))) == NULL))
+		goto fail;
+	i = 0;
+	for (it = json_object_iter((json_t *)v); it != NULL && i < n;
+	    it = json_object_iter_next((json_t *)v, it)) {
+		m[i].key = json_object_iter_key(it);
+		m[i].key_len = json_object_iter_key_len(it);
+		m[i].value = json_object_iter_value(it);
+		i++;
+	}
+	n = i;
+	if (n > 1)
+		qsort(m, n, sizeof(*m), member_cmp);
+	for (i = 0; i < n; i++)
+		if ((c = jcs_canonical_copy(m[i].value)) == NULL ||
+		    json_object_setn_new(res, m[i].key, m[i].key_len, c) == -1)
+			goto fail;
+	free(m);
+	return res;
+fail:
+	free(m);
+	json_decref(res);
+	return NULL;
 }
 
 static int
@@ -485,14 +538,10 @@ put_value(struct jbuf *b, const json_t *v)
 	return -1;
 }
 
-/*
- * Serialise v canonically.  Returns a malloc'd string the caller frees
- * with free(), or NULL on failure.
- */
-char *
-jcs_dump(const json_t *v)
+static char *
+dump(const json_t *v, int keep_order)
 {
-	struct jbuf	 b = { NULL, 0, 0 };
+	struct jbuf	 b = { NULL, 0, 0, keep_order };
 	char		*res = NULL;
 
 	if (put_value(&b, v) == -1)
@@ -502,6 +551,28 @@ jcs_dump(const json_t *v)
 out:
 	free(b.data);
 	return res;
+}
+
+/*
+ * Serialise v canonically.  Returns a malloc'd string the caller frees
+ * with free(), or NULL on failure.
+ */
+char *
+jcs_dump(const json_t *v)
+{
+	return dump(v, 0);
+}
+
+/*
+ * As jcs_dump, but object members in the order the objects hold them:
+ * the form of the server's answers, whose numbers and strings are
+ * canonical while their members read in the order the contract lists
+ * them.
+ */
+char *
+jcs_dump_answer(const json_t *v)
+{
+	return dump(v, 1);
 }
 
 /*

@@ -20,6 +20,8 @@
  * NULL or holds a number JSON cannot express).
  */
 char	*jcs_dump(const json_t *v);
+char	*jcs_dump_answer(const json_t *v);
+json_t	*jcs_canonical_copy(const json_t *v);
 
 /*
  * Write "sha256:" followed by the 64 lowercase hex digits of SHA-256 over

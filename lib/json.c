@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,113 @@ json_parse_body(const char *p, size_t len, json_t **out, char *err,
 		return JSON_PARSE_SYNTAX;
 	}
 	return JSON_PARSE_OK;
+}
+
+/* Integers up to 2^53 in magnitude are exact as IEEE doubles. */
+#define EXACT_INT	((json_int_t)1 << 53)
+
+/*
+ * The normal form of number v, or NULL when v is already in it (or is no
+ * number): see json_numbers_normal.  Returns a new reference.
+ */
+static json_t *
+number_normal(const json_t *v)
+{
+	json_int_t	 n;
+	double		 d;
+
+	if (json_is_integer(v)) {
+		n = json_integer_value(v);
+		if (n >= -EXACT_INT && n <= EXACT_INT)
+			return NULL;
+		/* the double it denotes, which may round to 2^53 itself */
+		d = (double)n;
+		return fabs(d) <= (double)EXACT_INT ?
+		    json_integer((json_int_t)d) : json_real(d);
+	}
+	if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (d == trunc(d) && fabs(d) <= (double)EXACT_INT)
+			return json_integer((json_int_t)d);
+	}
+	return NULL;
+}
+
+/*
+ * Bring every number inside container v into the one form the server
+ * holds numbers in: an I-JSON double (RFC 7493), as a jansson integer
+ * when it is integral and within +-2^53, else as a real.  An integer
+ * literal past 2^53 becomes the double it denotes and a real such as 5.0
+ * the integer 5, so that two texts with the same canonical (RFC 8785)
+ * form make equal values (json_equal, the three-way merge).  In place; a
+ * bare number is left as it is (its parent replaces it).
+ */
+void
+json_numbers_normal(json_t *v)
+{
+	const char	*key;
+	json_t		*item, *n;
+	size_t		 i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, item) {
+			if ((n = number_normal(item)) != NULL)
+				json_object_set_new(v, key, n);
+			else
+				json_numbers_normal(item);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			if ((n = number_normal(item)) != NULL)
+				json_array_set_new(v, i, n);
+			else
+				json_numbers_normal(item);
+		}
+	}
+}
+
+/*
+ * Parse JSON text the server stored itself (canonical data, event data)
+ * back into a value, keeping every I-JSON number: canonical text writes
+ * 1.5e19 as 15000000000000000000, an integer jansson would refuse, so
+ * every number is read as a double and then brought to the normal form.
+ * Returns a new reference, or NULL when the text does not parse.
+ */
+json_t *
+json_load_stored(const char *s, size_t len)
+{
+	json_t	*v, *n;
+
+	v = json_loadb(s, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL,
+	    NULL);
+	if (v == NULL)
+		return NULL;
+	if ((n = number_normal(v)) != NULL) {
+		json_decref(v);
+		return n;
+	}
+	json_numbers_normal(v);
+	return v;
+}
+
+/*
+ * Normalise the numbers of member key of object obj (json_numbers_normal),
+ * a bare number included, and return the member (borrowed), or NULL when
+ * obj has no such member.
+ */
+json_t *
+json_member_normal(json_t *obj, const char *key)
+{
+	json_t	*v = json_object_get(obj, key), *n;
+
+	if (v == NULL)
+		return NULL;
+	if ((n = number_normal(v)) != NULL) {
+		json_object_set_new(obj, key, n);
+		return json_object_get(obj, key);
+	}
+	json_numbers_normal(v);
+	return v;
 }
 
 /* Client-chosen ids: 1..128 bytes of [A-Za-z0-9._:-]. */

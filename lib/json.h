@@ -21,6 +21,9 @@ enum json_parse_rc {
 enum json_parse_rc json_parse_body(const char *, size_t, json_t **,
 		    char *err, size_t errsz);
 int	 json_depth_ok(const char *, size_t, int max);
+void	 json_numbers_normal(json_t *);
+json_t	*json_load_stored(const char *, size_t);
+json_t	*json_member_normal(json_t *obj, const char *key);
 int	 valid_id(const char *);
 int	 valid_collection(const char *);
 int	 valid_email(const char *);

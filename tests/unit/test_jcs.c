@@ -333,6 +333,30 @@ test_null_input(void **state)
 	assert_string_equal(out, "");
 }
 
+/* Answers: canonical numbers and strings, members in their order. */
+static void
+test_answer_and_copy(void **state)
+{
+	json_t	*v, *c;
+	char	*s;
+
+	(void)state;
+	v = json_pack("{s:f, s:f, s:{s:i, s:i}}", "z", 1.5e19, "a", 0.1,
+	    "m", "y", 1, "b", 2);
+	s = jcs_dump_answer(v);
+	assert_string_equal(s, "{\"z\":15000000000000000000,\"a\":0.1,"
+	    "\"m\":{\"y\":1,\"b\":2}}");
+	free(s);
+	c = jcs_canonical_copy(v);
+	assert_true(json_equal(c, v));
+	s = jcs_dump_answer(c);
+	assert_string_equal(s, "{\"a\":0.1,\"m\":{\"b\":2,\"y\":1},"
+	    "\"z\":15000000000000000000}");
+	free(s);
+	json_decref(c);
+	json_decref(v);
+}
+
 int
 main(void)
 {
@@ -350,6 +374,7 @@ main(void)
 		cmocka_unit_test(test_sha256_known),
 		cmocka_unit_test(test_sha256_key_order),
 		cmocka_unit_test(test_null_input),
+		cmocka_unit_test(test_answer_and_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -134,6 +134,66 @@ test_emails(void **state)
 	assert_false(valid_email(""));
 }
 
+/* Stored canonical text reads back with every I-JSON number intact. */
+static void
+test_load_stored(void **state)
+{
+	json_t		*v;
+	const char	*s = "{\"f\":15000000000000000000,\"i\":5,"
+	    "\"r\":1.5,\"n\":-9300000000000000000}";
+
+	(void)state;
+	v = json_load_stored(s, strlen(s));
+	assert_non_null(v);
+	assert_true(json_is_real(json_object_get(v, "f")));
+	assert_true(json_real_value(json_object_get(v, "f")) == 1.5e19);
+	assert_true(json_is_integer(json_object_get(v, "i")));
+	assert_int_equal(json_integer_value(json_object_get(v, "i")), 5);
+	assert_true(json_is_real(json_object_get(v, "r")));
+	assert_true(json_real_value(json_object_get(v, "n")) == -9.3e18);
+	json_decref(v);
+	/* a bare number, and the largest double */
+	v = json_load_stored("1e308", 5);
+	assert_true(json_is_real(v));
+	json_decref(v);
+	v = json_load_stored("42", 2);
+	assert_true(json_is_integer(v));
+	json_decref(v);
+	assert_null(json_load_stored("{", 1));
+}
+
+/* One normal form: integral within 2^53 is an integer, else a real. */
+static void
+test_numbers_normal(void **state)
+{
+	json_t	*a, *b, *o;
+
+	(void)state;
+	a = json_pack("{s:f, s:[f, I], s:{s:I}}", "x", 5.0, "y", 0.5,
+	    (json_int_t)9007199254740995LL, "z", "w",
+	    (json_int_t)-9007199254740992LL);
+	json_numbers_normal(a);
+	assert_true(json_is_integer(json_object_get(a, "x")));
+	assert_true(json_is_real(json_array_get(json_object_get(a, "y"), 0)));
+	/* past 2^53: the nearest double (2^53 + 1 rounds to 2^53 itself) */
+	assert_true(json_is_real(json_array_get(json_object_get(a, "y"), 1)));
+	assert_true(json_real_value(json_array_get(json_object_get(a, "y"),
+	    1)) == 9007199254740996.0);
+	assert_true(json_is_integer(json_object_get(json_object_get(a, "z"),
+	    "w")));
+	b = json_pack("{s:I, s:[f, f], s:{s:f}}", "x", (json_int_t)5, "y",
+	    0.5, 9007199254740996.0, "z", "w", -9007199254740992.0);
+	json_numbers_normal(b);
+	assert_true(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	/* a bare member number is replaced through its parent */
+	o = json_pack("{s:f}", "body", 7.0);
+	assert_true(json_is_integer(json_member_normal(o, "body")));
+	assert_null(json_member_normal(o, "absent"));
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -144,6 +204,8 @@ main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_collections),
 		cmocka_unit_test(test_emails),
+		cmocka_unit_test(test_load_stored),
+		cmocka_unit_test(test_numbers_normal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
