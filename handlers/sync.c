@@ -21,6 +21,15 @@
 #include "problem.h"
 #include "sync_rules.h"
 
+/* A merge computed before the write transaction (push_premerge). */
+struct premerge {
+	int		 done;
+	int64_t		 version;	/* the stored version it merged */
+	enum sync_status status;	/* SYNC_MERGED or SYNC_CONFLICT */
+	char		*canon;		/* merged data; NULL: nothing to write */
+	char		 sum[JCS_SHA256_LEN];
+};
+
 /* One change of a push, validated. */
 struct change {
 	const char	*collection;
@@ -32,6 +41,7 @@ struct change {
 	const char	*checksum;	/* as sent, or NULL */
 	char		*canon;		/* jcs_dump(data); NULL for a delete */
 	char		 sum[JCS_SHA256_LEN];	/* of data, or of null */
+	struct premerge	 pre;
 };
 
 /* A push in progress: one transaction over the whole batch. */
@@ -43,7 +53,29 @@ struct push {
 	json_t		*written;	/* names of the collections written */
 	int64_t		 count;		/* changes written */
 	int64_t		 newest;	/* newest version written */
+	int64_t		 deadline;	/* mono_us: TANDEM_MAX_WRITE_MS */
 };
+
+/* What sync_decide needs of a stored record. */
+static void
+change_stored(const struct db_record_state *s, struct sync_stored *ss)
+{
+	ss->exists = s->exists;
+	ss->deleted = s->deleted;
+	ss->version = s->version;
+	ss->modified_at = s->modified_at;
+	ss->checksum = s->checksum;
+}
+
+/* What sync_decide needs of change c (modified_at: now when absent). */
+static void
+change_decided(const struct change *c, int64_t now, struct sync_change *sc)
+{
+	sc->deleted = c->deleted;
+	sc->base_version = c->base_version;
+	sc->modified_at = c->modified_at >= 0 ? c->modified_at : now;
+	sc->checksum = c->sum;
+}
 
 /* The checksum of a tombstone: of the canonical text "null". */
 static const char *
@@ -260,67 +292,132 @@ push_conflict(struct push *p, const struct change *c, int64_t modified_at,
 }
 
 /*
- * The merge strategy: three-way merge of the base revision, the stored
- * data and the client's.  Sets *status to SYNC_MERGED (written, or
- * nothing to write when the merge equals what is stored) or
- * SYNC_CONFLICT when the caller must fall back to a stored conflict (base
- * no longer kept, a field changed differently on both sides, a merge
- * larger than a record may be).
+ * The three-way merge of change c against the stored record at version
+ * `version` (the base revision, the stored data and the client's), cut
+ * short at the monotonic deadline_us.  out->status is SYNC_MERGED with
+ * out->canon and out->sum the merged data (or out->canon NULL when the
+ * merge equals what is stored), or SYNC_CONFLICT when the change must be
+ * stored as a conflict instead: base no longer kept, a field changed
+ * differently on both sides, a merge larger than a record may be, or
+ * more work than TANDEM_MAX_WRITE_MS allows.  Returns a db_rc.
  */
 static int
-push_merge(struct push *p, const struct change *c,
-    const struct db_record_state *s, int64_t modified_at,
-    enum sync_status *status, int64_t *version)
+merge_compute(struct db *db, int64_t user_id, const struct change *c,
+    const char *stored_sum, int64_t deadline_us, struct premerge *out)
 {
+	struct merge_budget budget = { 0, 0, deadline_us };
 	json_t		*base = NULL, *server = NULL, *merged = NULL;
-	char		*canon = NULL;
-	char		 sum[JCS_SHA256_LEN];
 	enum merge_rc	 mrc;
 	int		 rc;
 
-	*status = SYNC_CONFLICT;
-	*version = s->version;
-	rc = db_revision_data(p->db, p->req->user_id, c->collection, c->id,
+	out->status = SYNC_CONFLICT;
+	free(out->canon);
+	out->canon = NULL;
+	rc = db_revision_data(db, user_id, c->collection, c->id,
 	    c->base_version, &base);
 	if (rc == DB_NOTFOUND) {
 		rc = DB_OK;
 		goto out;
 	}
-	if (rc != DB_OK)
-		goto out;
-	if ((rc = db_record_data(p->db, p->req->user_id, c->collection,
+	if (rc != DB_OK || (rc = db_record_data(db, user_id, c->collection,
 	    c->id, &server)) != DB_OK)
 		goto out;
-	mrc = merge3(base, server, c->data, &merged);
+	mrc = merge3(base, server, c->data, &budget, &merged);
 	if (mrc == MERGE_ERROR) {
 		rc = DB_ERROR;
 		goto out;
 	}
-	if (mrc == MERGE_CONFLICT)
-		goto out;
-	if ((canon = jcs_dump(merged)) == NULL ||
-	    sync_checksum(canon, strlen(canon), sum) == -1) {
+	if (mrc != MERGE_OK)
+		goto out;	/* a conflict, or over budget: stored as one */
+	if ((out->canon = jcs_dump(merged)) == NULL ||
+	    sync_checksum(out->canon, strlen(out->canon), out->sum) == -1) {
 		rc = DB_ERROR;
 		goto out;
 	}
-	if ((int64_t)strlen(canon) > cfg.max_record_bytes)
+	if ((int64_t)strlen(out->canon) > cfg.max_record_bytes) {
+		free(out->canon);
+		out->canon = NULL;
 		goto out;
-	*status = SYNC_MERGED;
-	if (strcmp(sum, s->checksum) == 0)
-		goto out;	/* the client's edits are in already */
-	rc = push_write(p, c, canon, sum, modified_at > s->modified_at ?
-	    modified_at : s->modified_at, s, version);
+	}
+	out->status = SYNC_MERGED;
+	if (strcmp(out->sum, stored_sum) == 0) {
+		free(out->canon);	/* the client's edits are in already */
+		out->canon = NULL;
+	}
 out:
-	free(canon);
 	json_decref(base);
 	json_decref(server);
 	json_decref(merged);
 	return rc;
 }
 
+/*
+ * The merges of a push, computed before its write transaction starts so
+ * that their cost (O(n log n) in the arrays' sizes, and bounded by
+ * TANDEM_MAX_WRITE_MS) holds nobody else up.  Each is computed against
+ * the version it read; the transaction uses it only when the record is
+ * still at that version.  Returns a db_rc.
+ */
+static int
+push_premerge(struct db *db, int64_t user_id, struct change *cs, size_t n,
+    int64_t now)
+{
+	struct db_record_state s;
+	struct sync_stored ss;
+	struct sync_change sc;
+	int64_t		 deadline = mono_us() + cfg.max_write_ms * 1000;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = db_record_state(db, user_id, cs[i].collection,
+		    cs[i].id, &s)) != DB_OK)
+			return rc;
+		change_stored(&s, &ss);
+		change_decided(&cs[i], now, &sc);
+		if (sync_decide(&ss, &sc, SYNC_MERGE, now) != SYNC_ACT_MERGE)
+			continue;
+		if ((rc = merge_compute(db, user_id, &cs[i], s.checksum,
+		    deadline, &cs[i].pre)) != DB_OK)
+			return rc;
+		cs[i].pre.done = 1;
+		cs[i].pre.version = s.version;
+	}
+	return DB_OK;
+}
+
+/*
+ * The merge strategy inside the transaction: the merge computed before
+ * it when the record is still at that version, else computed now within
+ * what is left of TANDEM_MAX_WRITE_MS.  Sets *status to SYNC_MERGED
+ * (written, or nothing to write) or SYNC_CONFLICT (the caller stores a
+ * conflict).
+ */
+static int
+push_merge(struct push *p, struct change *c,
+    const struct db_record_state *s, int64_t modified_at,
+    enum sync_status *status, int64_t *version)
+{
+	int	 rc;
+
+	*status = SYNC_CONFLICT;
+	*version = s->version;
+	if (!c->pre.done || c->pre.version != s->version) {
+		if ((rc = merge_compute(p->db, p->req->user_id, c,
+		    s->checksum, p->deadline, &c->pre)) != DB_OK)
+			return rc;
+	}
+	*status = c->pre.status;
+	if (c->pre.status != SYNC_MERGED || c->pre.canon == NULL)
+		return DB_OK;
+	return push_write(p, c, c->pre.canon, c->pre.sum,
+	    modified_at > s->modified_at ? modified_at : s->modified_at, s,
+	    version);
+}
+
 /* Apply change c inside the push's transaction; append its result. */
 static int
-push_one(struct push *p, const struct change *c, json_t *results)
+push_one(struct push *p, struct change *c, json_t *results)
 {
 	struct db_record_state s;
 	struct sync_stored ss;
@@ -333,16 +430,9 @@ push_one(struct push *p, const struct change *c, json_t *results)
 	if ((rc = db_record_state(p->db, p->req->user_id, c->collection,
 	    c->id, &s)) != DB_OK)
 		return rc;
-	modified_at = c->modified_at >= 0 ? c->modified_at : p->now;
-	ss.exists = s.exists;
-	ss.deleted = s.deleted;
-	ss.version = s.version;
-	ss.modified_at = s.modified_at;
-	ss.checksum = s.checksum;
-	sc.deleted = c->deleted;
-	sc.base_version = c->base_version;
-	sc.modified_at = modified_at;
-	sc.checksum = c->sum;
+	change_stored(&s, &ss);
+	change_decided(c, p->now, &sc);
+	modified_at = sc.modified_at;
 	version = s.version;
 	switch (sync_decide(&ss, &sc, p->strategy, p->now)) {
 	case SYNC_ACT_UNCHANGED:
@@ -449,6 +539,11 @@ handle_sync_push(struct req *req, struct resp *resp)
 	p.db = req_db(req);
 	p.strategy = (enum sync_strategy)strategy;
 	p.now = now_ms();
+	if (p.strategy == SYNC_MERGE &&
+	    (rc = push_premerge(p.db, req->user_id, cs, n, p.now)) != DB_OK) {
+		db_fail(resp, rc);
+		goto out;
+	}
 	if ((p.written = json_array()) == NULL ||
 	    (results = json_array()) == NULL) {
 		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory");
@@ -458,9 +553,15 @@ handle_sync_push(struct req *req, struct resp *resp)
 		db_fail(resp, rc);
 		goto out;
 	}
-	for (i = 0; i < n; i++)
+	p.deadline = mono_us() + cfg.max_write_ms * 1000;
+	for (i = 0; i < n; i++) {
+		if (mono_us() > p.deadline) {
+			rc = DB_TIMEOUT;
+			goto fail;
+		}
 		if ((rc = push_one(&p, &cs[i], results)) != DB_OK)
 			goto fail;
+	}
 	if (p.count > 0 && (rc = db_event_add(p.db, req->user_id,
 	    req->device_id, "record.changed", NULL, json_pack("{s:O, s:I, "
 	    "s:I}", "collections", p.written, "count", (json_int_t)p.count,
@@ -478,8 +579,10 @@ fail:
 	db_rollback(p.db);
 	db_fail(resp, rc);
 out:
-	for (i = 0; cs != NULL && i < n; i++)
+	for (i = 0; cs != NULL && i < n; i++) {
 		free(cs[i].canon);
+		free(cs[i].pre.canon);
+	}
 	free(cs);
 	json_decref(results);
 	json_decref(p.written);

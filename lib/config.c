@@ -64,6 +64,8 @@ static const struct conf_var vars[] = {
 	  "last_seen_at is written at most this often per device" },
 	{ "TANDEM_MAX_POLL_TIMEOUT_S", I(max_poll_timeout_s), "55", 0, 55,
 	  "longest long poll" },
+	{ "TANDEM_MAX_WRITE_MS", I(max_write_ms), "2000", 10, 600000,
+	  "longest a request may hold the write lock (else 503, or a conflict for merge)" },
 	{ "TANDEM_TOMBSTONE_DAYS", I(tombstone_days), "30", 0, 36500,
 	  "days tombstones are kept" },
 	{ "TANDEM_EVENT_DAYS", I(event_days), "7", 0, 36500,

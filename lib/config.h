@@ -31,6 +31,7 @@ struct config {
 	int64_t	 stale_after_ms;
 	int64_t	 seen_write_ms;
 	int64_t	 max_poll_timeout_s;
+	int64_t	 max_write_ms;
 	int64_t	 tombstone_days;
 	int64_t	 event_days;
 	int64_t	 max_devices;

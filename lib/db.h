@@ -25,6 +25,7 @@ enum db_rc {
 	DB_CONSTRAINT,
 	DB_BUSY,
 	DB_ERROR,
+	DB_TIMEOUT,	/* the write would hold the lock past TANDEM_MAX_WRITE_MS */
 	DB__MAX
 };
 

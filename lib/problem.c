@@ -199,5 +199,7 @@ problem_db(struct resp *resp, int rc)
 	resp_header(resp, "Retry-After", "1");
 	return problem(resp, 503, "SERVICE_UNAVAILABLE",
 	    rc == DB_BUSY ? "the database is busy; retry" :
+	    rc == DB_TIMEOUT ? "the write would take longer than the server "
+	    "allows one to hold the database; nothing was written" :
 	    "the database is unavailable; retry later");
 }

@@ -10,6 +10,12 @@
  * reference) and holds nothing but what the rules allow: each member is
  * the server's or the client's value, a recursive merge of two objects,
  * or the server's array followed by client elements.
+ *
+ * Cost: the merge's own count of work (struct merge_budget.steps) stays
+ * within COST_PER_NODE * N * (log2 N + 1) for inputs of N nodes in all:
+ * no input makes it quadratic.  A second run with a budget of a tenth of
+ * the steps the first took must stop with MERGE_BUDGET (or finish
+ * within it) and never with another answer.
  */
 #include <string.h>
 
@@ -17,6 +23,37 @@
 #include "jcs.h"
 #include "json.h"
 #include "merge.h"
+
+#define COST_PER_NODE	16
+
+/* Nodes of v: every value, containers included. */
+static uint64_t
+nodes(const json_t *v)
+{
+	const char	*k;
+	json_t		*m;
+	size_t		 i;
+	uint64_t	 n = 1;
+
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, m)
+			n += nodes(m);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			n += nodes(m);
+	}
+	return n;
+}
+
+static uint64_t
+log2_ceil(uint64_t n)
+{
+	uint64_t	 l = 0;
+
+	while (((uint64_t)1 << l) < n)
+		l++;
+	return l;
+}
 
 static int
 eq(const json_t *a, const json_t *b)
@@ -94,7 +131,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    NULL, NULL }, *out = NULL;
 	const uint8_t	*p = data, *end = data + size, *z;
 	char		 err[256];
+	struct merge_budget budget = { 0, 0, 0 };
 	enum merge_rc	 rc;
+	uint64_t	 total;
 	int		 i, objs = 1;
 
 	for (i = 0; i < 3; i++) {
@@ -110,7 +149,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = z + (z < end);
 	}
 
-	rc = merge3(doc[0], doc[1], doc[2], &out);
+	total = nodes(doc[0]) + nodes(doc[1]) + nodes(doc[2]);
+	rc = merge3(doc[0], doc[1], doc[2], &budget, &out);
+	FUZZ_CHECK(budget.steps <= COST_PER_NODE * total *
+	    (log2_ceil(total) + 1), "merge of %llu nodes took %llu steps",
+	    (unsigned long long)total, (unsigned long long)budget.steps);
+	if (budget.steps >= 10) {
+		struct merge_budget tight = { 0, budget.steps / 10, 0 };
+		json_t		*o2 = NULL;
+		enum merge_rc	 rc2;
+
+		rc2 = merge3(doc[0], doc[1], doc[2], &tight, &o2);
+		FUZZ_CHECK(rc2 == MERGE_BUDGET || rc2 == rc,
+		    "a budget changed the answer: %d, not %d", (int)rc2,
+		    (int)rc);
+		FUZZ_CHECK((rc2 == MERGE_OK) == (o2 != NULL),
+		    "rc %d with out %p", (int)rc2, (void *)o2);
+		json_decref(o2);
+	}
 	for (i = 0; i < 3; i++)
 		FUZZ_CHECK(json_equal(doc[i], copy[i]), "input %d modified",
 		    i);

@@ -48,7 +48,7 @@ check(const char *base, const char *server, const char *client,
 	assert_non_null(c0);
 
 	out = json_true();	/* must be overwritten */
-	rc = merge3(b, s, c, &out);
+	rc = merge3(b, s, c, NULL, &out);
 	if (rc != want_rc) {
 		got = out == NULL ? NULL :
 		    json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
@@ -258,12 +258,12 @@ test_non_objects(void **state)
 	assert_non_null(o);
 	assert_non_null(a);
 	out = a;
-	assert_int_equal(merge3(NULL, o, o, &out), MERGE_CONFLICT);
+	assert_int_equal(merge3(NULL, o, o, NULL, &out), MERGE_CONFLICT);
 	assert_null(out);
 	out = a;
-	assert_int_equal(merge3(o, o, NULL, &out), MERGE_CONFLICT);
+	assert_int_equal(merge3(o, o, NULL, NULL, &out), MERGE_CONFLICT);
 	assert_null(out);
-	assert_int_equal(merge3(o, o, o, NULL), MERGE_ERROR);
+	assert_int_equal(merge3(o, o, o, NULL, NULL), MERGE_ERROR);
 	json_decref(o);
 	json_decref(a);
 }
@@ -283,7 +283,7 @@ test_result_independent(void **state)
 	c = load("{\"o\":{\"x\":1},\"t\":[1,[\"c\"]],\"k\":{\"d\":{\"e\":2}}}");
 	s0 = json_deep_copy(s);
 	c0 = json_deep_copy(c);
-	assert_int_equal(merge3(b, s, c, &out), MERGE_OK);
+	assert_int_equal(merge3(b, s, c, NULL, &out), MERGE_OK);
 	assert_non_null(out);
 
 	assert_int_equal(json_object_set_new(json_object_get(out, "o"), "x",
@@ -307,6 +307,71 @@ test_result_independent(void **state)
 	json_decref(c0);
 }
 
+/* {"a":[v, v+1, ..., v+n-1]} */
+static json_t *
+ramp(int v, size_t n)
+{
+	json_t	*o = json_object(), *a = json_array();
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(v + (json_int_t)i));
+	json_object_set_new(o, "a", a);
+	return o;
+}
+
+/*
+ * Arrays both sides changed cost O(n log n), not O(n * m): 100,000
+ * elements a side stay within a budget of a few dozen steps per element,
+ * and the merge keeps exactly the client's new elements.
+ */
+static void
+test_array_cost(void **state)
+{
+	struct merge_budget budget = { 0, 0, 0 };
+	const size_t	 n = 100000;
+	json_t		*b, *s, *c, *out = NULL;
+
+	(void)state;
+	b = ramp(0, n);
+	s = ramp(1, n);		/* server: 1..n */
+	c = ramp(2, n);		/* client: 2..n+1, so only n+1 is new */
+	assert_int_equal(merge3(b, s, c, &budget, &out), MERGE_OK);
+	assert_int_equal(json_array_size(json_object_get(out, "a")), n + 1);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(out,
+	    "a"), n)), (json_int_t)n + 1);
+	/* 3 arrays, a sort of 2n: about (3 + 2 log2 2n) n steps */
+	assert_true(budget.steps < 40 * 3 * n);
+	json_decref(out);
+	json_decref(b);
+	json_decref(s);
+	json_decref(c);
+}
+
+/* A spent budget stops the merge: MERGE_BUDGET, no result. */
+static void
+test_budget(void **state)
+{
+	struct merge_budget budget = { 0, 1000, 0 };
+	json_t		*b, *s, *c, *out = NULL;
+
+	(void)state;
+	b = ramp(0, 5000);
+	s = ramp(1, 5000);
+	c = ramp(2, 5000);
+	assert_int_equal(merge3(b, s, c, &budget, &out), MERGE_BUDGET);
+	assert_null(out);
+	/* a deadline in the past stops it too */
+	budget.steps = 0;
+	budget.max_steps = 0;
+	budget.deadline_us = 1;
+	assert_int_equal(merge3(b, s, c, &budget, &out), MERGE_BUDGET);
+	assert_null(out);
+	json_decref(b);
+	json_decref(s);
+	json_decref(c);
+}
+
 int
 main(void)
 {
@@ -323,6 +388,8 @@ main(void)
 		cmocka_unit_test(test_scalar_conflict),
 		cmocka_unit_test(test_non_objects),
 		cmocka_unit_test(test_result_independent),
+		cmocka_unit_test(test_array_cost),
+		cmocka_unit_test(test_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
