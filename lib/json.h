@@ -23,7 +23,6 @@ enum json_parse_rc json_parse_body(const char *, size_t, json_t **,
 int	 json_depth_ok(const char *, size_t, int max);
 int	 valid_id(const char *);
 int	 valid_collection(const char *);
-int	 valid_email(const char *);
 int	 valid_utf8_len(const char *, size_t min, size_t max);
 
 #endif

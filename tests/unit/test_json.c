@@ -119,21 +119,6 @@ test_collections(void **state)
 	assert_false(valid_collection(s));
 }
 
-static void
-test_emails(void **state)
-{
-	(void)state;
-	assert_true(valid_email("a@example.com"));
-	assert_true(valid_email("first.last+tag@sub.example.org"));
-	assert_false(valid_email("a@b"));
-	assert_false(valid_email("@example.com"));
-	assert_false(valid_email("a@@example.com"));
-	assert_false(valid_email("a b@example.com"));
-	assert_false(valid_email("a@example."));
-	assert_false(valid_email("a@.com"));
-	assert_false(valid_email(""));
-}
-
 int
 main(void)
 {
@@ -143,7 +128,6 @@ main(void)
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_collections),
-		cmocka_unit_test(test_emails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
