@@ -277,7 +277,8 @@ db_users_email_normalize(struct db *db)
 	rc = email_rows_load(db, &r, &n);
 	if (rc != DB_OK)
 		goto out;
-	qsort(r, n, sizeof(*r), email_row_cmp);
+	if (n > 1)	/* qsort's array must not be NULL, even empty */
+		qsort(r, n, sizeof(*r), email_row_cmp);
 	for (i = 0; i < n && rc == DB_OK; i = j) {
 		if (r[i].norm == NULL) {
 			log_json(LOG_WARN, "email cannot be normalised; left "
