@@ -13,7 +13,8 @@ SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -I$(BUILD) \
 	  $(if $(SAN),$(SANFLAGS))
-LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lcrypto -lpthread -lm
+LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lutf8proc -lcrypto \
+	  -lpthread -lm
 LDFLAGS	+= $(if $(SAN),$(SANFLAGS))
 
 LIB_SRC	= $(sort $(wildcard lib/*.c))
@@ -27,7 +28,8 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages: to build, to test, to benchmark.
 DEPS_BUILD = build-essential pkg-config libfcgi-dev libsqlite3-dev \
-	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev
+	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev \
+	  libutf8proc-dev
 DEPS_RUN = nginx openssl curl jq sqlite3
 DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 	  valgrind chromium nodejs

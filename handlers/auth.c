@@ -9,6 +9,7 @@
 #include "config.h"
 #include "db.h"
 #include "db_auth.h"
+#include "email.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
@@ -81,59 +82,74 @@ auth_request(struct req *req, struct resp *resp)
 	return 0;
 }
 
+/* 503 for a moment's shortage (argon2 slots, memory): retry in a second. */
+static int
+unavailable(struct resp *resp, const char *detail)
+{
+	resp_header(resp, "Retry-After", "1");
+	return problem(resp, 503, "SERVICE_UNAVAILABLE", "%s", detail);
+}
+
 /*
  * POST /api/v1/auth/register {email, password}
- * 201 {user}; 400 VALIDATION_FAILED; 409 EMAIL_TAKEN; 503.
+ * The email is stored normalised (email_normalize: NFKC, full case
+ * folding), so a look-alike of an account's email is that account.
+ * 201 {user} (its email the normalised form); 400 VALIDATION_FAILED;
+ * 409 EMAIL_TAKEN; 503.
  */
 int
 handle_auth_register(struct req *req, struct resp *resp)
 {
-	const char	*email, *pw;
-	char		*hash = NULL, pub[2 + 24 + 1];
+	const char	*raw, *pw;
+	char		*email = NULL, *hash = NULL, pub[2 + 24 + 1];
 	struct db_user	 u;
+	enum email_err	 why;
 	int64_t		 now = now_ms();
 	int		 rc;
 
 	memset(&u, 0, sizeof(u));
 	if (body_object(req, resp) == -1 ||
-	    field_str(resp, req->json, "email", "email", F_REQUIRED, 0, 1024,
-	    &email) == -1 ||
+	    field_str(resp, req->json, "email", "email", F_REQUIRED, 0,
+	    EMAIL_INPUT_MAX, &raw) == -1 ||
 	    field_str(resp, req->json, "password", "password", F_REQUIRED, 0,
 	    SIZE_MAX, &pw) == -1)
 		return resp->status;
-	if (!valid_email(email))
+	email = email_normalize(raw, &why);
+	if (email == NULL && why == EMAIL_NOMEM)
+		return unavailable(resp, "out of memory; retry");
+	if (email == NULL)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "email",
-		    "email must look like name@example.com");
-	if (strlen(pw) < 8 || strlen(pw) > 1024)
-		return problem_field(resp, 400, "VALIDATION_FAILED", "password",
+		    "%s", email_err_text[why]);
+	if (strlen(pw) < 8 || strlen(pw) > 1024) {
+		problem_field(resp, 400, "VALIDATION_FAILED", "password",
 		    "password must be 8..1024 bytes");
+		goto out;
+	}
 	if (auth_password_hash(pw, &hash) == -1) {
-		resp_header(resp, "Retry-After", "1");
-		return problem(resp, 503, "SERVICE_UNAVAILABLE",
-		    "too many password operations at once; retry");
+		unavailable(resp, "too many password operations at once; "
+		    "retry");
+		goto out;
 	}
 	pub[0] = 'u';
 	pub[1] = '_';
-	if (auth_random_hex(pub + 2, 12) == -1) {
-		rc = DB_ERROR;
-		goto out;
-	}
-	rc = db_user_insert(req_db(req), pub, email, hash, now, &u.id);
+	rc = auth_random_hex(pub + 2, 12) == -1 ? DB_ERROR :
+	    db_user_insert(req_db(req), pub, email, hash, now, &u.id);
 	if (rc == DB_CONSTRAINT) {
 		problem_field(resp, 409, "EMAIL_TAKEN", "email",
 		    "an account with this email exists");
 		goto out;
 	}
-	if (rc != DB_OK)
+	if (rc != DB_OK) {
+		problem_db(resp, rc);
 		goto out;
+	}
 	u.public_id = pub;
-	u.email = (char *)email;
+	u.email = email;
 	u.created_at = now;
 	resp_json(resp, 201, json_pack("{s:o}", "user", db_user_json(&u)));
 out:
+	free(email);
 	free(hash);
-	if (rc != DB_OK && rc != DB_CONSTRAINT)
-		problem_db(resp, rc);
 	return resp->status;
 }
 
@@ -175,25 +191,28 @@ issue_tokens(struct req *req, struct resp *resp, const struct db_user *u,
 /*
  * POST /api/v1/auth/login {email, password, device:{id, platform, name,
  * push_token?}}
+ * The email is normalised as at register before the lookup; one that
+ * cannot be (a zero-width space, a bad shape) is an unknown email.
  * 200 tokens; 400 VALIDATION_FAILED; 401 INVALID_CREDENTIALS (the same
- * body and the same argon2 work whether the email is unknown or the
- * password wrong); 403 DEVICE_LIMIT_EXCEEDED; 503.
+ * body and the same argon2 work whether the email is unknown, cannot be
+ * normalised or the password wrong); 403 DEVICE_LIMIT_EXCEEDED; 503.
  */
 int
 handle_auth_login(struct req *req, struct resp *resp)
 {
-	const char	*email, *pw;
+	const char	*raw, *pw;
 	json_t		*dj;
 	struct db_device_new d;
 	struct db_user	 u;
-	char		 fam[AUTH_FAMILY_LEN + 1], *family = NULL;
+	enum email_err	 why;
+	char		 fam[AUTH_FAMILY_LEN + 1], *family = NULL, *email = NULL;
 	int		 rc = DB_OK, ok;
 
 	memset(&u, 0, sizeof(u));
 	memset(&d, 0, sizeof(d));
 	if (body_object(req, resp) == -1 ||
-	    field_str(resp, req->json, "email", "email", F_REQUIRED, 0, 1024,
-	    &email) == -1 ||
+	    field_str(resp, req->json, "email", "email", F_REQUIRED, 0,
+	    EMAIL_INPUT_MAX, &raw) == -1 ||
 	    field_str(resp, req->json, "password", "password", F_REQUIRED, 0,
 	    1024, &pw) == -1)
 		return resp->status;
@@ -213,7 +232,17 @@ handle_auth_login(struct req *req, struct resp *resp)
 	    1, 4096, &d.push_token) == -1)
 		return resp->status;
 
-	rc = db_user_get_by_email(req_db(req), email, &u);
+	/*
+	 * An email that cannot be normalised takes the unknown email's path:
+	 * the same argon2 work on a dummy hash and the same 401.
+	 */
+	email = email_normalize(raw, &why);
+	if (email == NULL && why == EMAIL_NOMEM)
+		return unavailable(resp, "out of memory; retry");
+	rc = email == NULL ? DB_NOTFOUND :
+	    db_user_get_by_email(req_db(req), email, &u);
+	free(email);
+	email = NULL;
 	if (rc != DB_OK && rc != DB_NOTFOUND)
 		return problem_db(resp, rc);
 	/* Release the connection during the argon2 work. */
@@ -221,9 +250,8 @@ handle_auth_login(struct req *req, struct resp *resp)
 	ok = rc == DB_OK ? auth_password_verify(u.password_hash, pw) :
 	    (auth_password_burn(pw) == -1 ? -1 : 0);
 	if (ok == -1) {
-		resp_header(resp, "Retry-After", "1");
-		problem(resp, 503, "SERVICE_UNAVAILABLE",
-		    "too many password operations at once; retry");
+		unavailable(resp, "too many password operations at once; "
+		    "retry");
 		goto out;
 	}
 	if (ok == 0) {

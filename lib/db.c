@@ -657,8 +657,8 @@ db_file_bytes(struct db *db)
 /*
  * Apply the migrations built into the binary (the .sql files of migrations/, in
  * name order) that schema_migrations does not list yet, each in its own
- * transaction.  Run by the master before any worker starts.  Returns 0 or
- * -1.
+ * transaction with its C step, if it names one, run after its SQL.  Run by
+ * the master before any worker starts.  Returns 0 or -1.
  */
 int
 db_migrate(const char *path)
@@ -667,7 +667,7 @@ db_migrate(const char *path)
 	sqlite3_stmt	*st = NULL;
 	char		*err = NULL;
 	size_t		 i = 0;
-	int		 rc = -1, have;
+	int		 rc = -1, have, step_failed = 0;
 
 	if ((db = db_open(path)) == NULL)
 		return -1;
@@ -693,6 +693,11 @@ db_migrate(const char *path)
 		    sqlite3_exec(db->conn, db_migrations[i].sql, NULL, NULL,
 		    &err) != SQLITE_OK)
 			goto out;
+		if (db_migrations[i].step != NULL &&
+		    db_migrations[i].step(db) == -1) {
+			step_failed = 1;
+			goto out;
+		}
 		if (sqlite3_prepare_v2(db->conn, "INSERT INTO "
 		    "schema_migrations (name, applied_at) VALUES (?, ?)", -1,
 		    &st, NULL) != SQLITE_OK)
@@ -715,7 +720,8 @@ out:
 	if (rc == -1)
 		log_json(LOG_ERROR, "migration failed", json_pack("{s:s, s:s}",
 		    "name", i < db_nmigrations ? db_migrations[i].name : "-",
-		    "error", err ? err : sqlite3_errmsg(db->conn)));
+		    "error", step_failed ? "its C step failed" :
+		    err ? err : sqlite3_errmsg(db->conn)));
 	sqlite3_free(err);
 	sqlite3_finalize(st);
 	if (rc == -1 && !sqlite3_get_autocommit(db->conn))

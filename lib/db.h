@@ -59,9 +59,16 @@ struct db {
 	struct db	*next_free;
 };
 
+/*
+ * One migrations/NNNN_name.sql file.  step, when the file names one
+ * (migrations/embed.awk), is C that SQL cannot do, run by db_migrate right
+ * after the SQL inside the same transaction; it returns 0 or -1 (the
+ * migration then fails and is rolled back).
+ */
 struct migration {
 	const char	*name;
 	const char	*sql;
+	int		(*step)(struct db *);
 };
 
 extern const struct migration db_migrations[];

@@ -36,6 +36,7 @@ int	 db_user_get_by_email(struct db *, const char *email,
 	    struct db_user *);
 int	 db_user_get_by_id(struct db *, int64_t id, struct db_user *);
 json_t	*db_user_json(const struct db_user *);
+int	 db_users_email_normalize(struct db *);
 
 int	 db_device_check(struct db *, const char *user_pub,
 	    const char *device_id, const char *family, int64_t *user_id,

@@ -211,31 +211,6 @@ valid_collection(const char *s)
 	return n >= 1 && n <= 64;
 }
 
-/*
- * A pragmatic e-mail shape: 3..254 bytes, one '@' with a non-empty local
- * part and a domain holding a dot that neither starts nor ends it, no
- * white space or control characters.
- */
-int
-valid_email(const char *s)
-{
-	const char	*at, *dot;
-	size_t		 n, i;
-
-	if (s == NULL || (n = strlen(s)) < 3 || n > 254)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return 0;
-	if ((at = strchr(s, '@')) == NULL || at == s ||
-	    strchr(at + 1, '@') != NULL)
-		return 0;
-	if ((dot = strrchr(at + 1, '.')) == NULL || dot == at + 1 ||
-	    dot[1] == '\0' || at[1] == '.')
-		return 0;
-	return 1;
-}
-
 /* A string of min..max bytes (jansson already checked its UTF-8). */
 int
 valid_utf8_len(const char *s, size_t min, size_t max)

@@ -26,7 +26,6 @@ json_t	*json_load_stored(const char *, size_t);
 json_t	*json_member_normal(json_t *obj, const char *key);
 int	 valid_id(const char *);
 int	 valid_collection(const char *);
-int	 valid_email(const char *);
 int	 valid_utf8_len(const char *, size_t min, size_t max);
 
 #endif

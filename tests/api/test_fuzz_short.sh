@@ -15,5 +15,5 @@ while read -r line; do
 done <<<"$(echo "$out" | sed 's/^ *//')"
 case_ "every target ran"
 n=$(echo "$out" | grep -acE '^  (ok +|FAIL )fuzz_')
-[ "$n" -eq 5 ] && ok "$CASE" || fail "$CASE" "$(echo "$out" | tail -15)"
+[ "$n" -eq 6 ] && ok "$CASE" || fail "$CASE" "$(echo "$out" | tail -15)"
 finish

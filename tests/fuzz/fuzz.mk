@@ -14,12 +14,13 @@ FUZZ_WARN = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wwrite-strings -Wshadow -Wvla -Wformat-security
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) \
 	  -Ilib -Ihandlers -I$(FUZZ_BUILD)
-FUZZ_LIBS = -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lcrypto -lpthread -lm
+FUZZ_LIBS = -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lutf8proc -lcrypto \
+	  -lpthread -lm
 
 FUZZ_SRC = $(filter-out handlers/main.c,$(sort $(wildcard lib/*.c handlers/*.c)))
 FUZZ_OBJ = $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/migrations.o
 FUZZ_HDR = $(wildcard lib/*.h) handlers/handlers.h
-FUZZ_TARGETS = json_body jwt merge router handlers
+FUZZ_TARGETS = json_body jwt merge router handlers email
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 # fuzz_handlers replaces argon2 (tens of ms a hash) by a cheap stand-in.

@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/run.sh TARGET|all SECONDS [libFuzzer options...]
 #
-# TARGET is json_body, jwt, merge, router or handlers.  Each target runs
+# TARGET is json_body, jwt, merge, router, handlers or email.  Each target runs
 # over its seed corpus (tests/fuzz/corpus/TARGET/, read only) and a
 # working corpus kept between runs in build-fuzz/corpus/TARGET/; crashes
 # land in build-fuzz/crashes/ and the full output in build-fuzz/logs/.
@@ -16,7 +16,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-all="json_body jwt merge router handlers"
+all="json_body jwt merge router handlers email"
 target=${1:-all}
 secs=${2:-60}
 shift 2 2>/dev/null || shift $#

@@ -119,21 +119,6 @@ test_collections(void **state)
 	assert_false(valid_collection(s));
 }
 
-static void
-test_emails(void **state)
-{
-	(void)state;
-	assert_true(valid_email("a@example.com"));
-	assert_true(valid_email("first.last+tag@sub.example.org"));
-	assert_false(valid_email("a@b"));
-	assert_false(valid_email("@example.com"));
-	assert_false(valid_email("a@@example.com"));
-	assert_false(valid_email("a b@example.com"));
-	assert_false(valid_email("a@example."));
-	assert_false(valid_email("a@.com"));
-	assert_false(valid_email(""));
-}
-
 /* Stored canonical text reads back with every I-JSON number intact. */
 static void
 test_load_stored(void **state)
@@ -203,7 +188,6 @@ main(void)
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_collections),
-		cmocka_unit_test(test_emails),
 		cmocka_unit_test(test_load_stored),
 		cmocka_unit_test(test_numbers_normal),
 	};

@@ -1,0 +1,8 @@
+-- Emails are compared and stored normalised (1.1): Unicode NFKC with full
+-- case folding (lib/email.c), so that look-alikes are one account.  SQL
+-- cannot normalise, so this migration names a C step that db_migrate runs
+-- right after it, in the same transaction: every stored email is put in
+-- its normalised form once.  Accounts whose emails normalise alike keep
+-- the oldest's normalised and the others' as they were, with a warning in
+-- the log naming them (docs/OPERATIONS.md, "Upgrades and migrations").
+-- step: db_users_email_normalize
