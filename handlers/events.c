@@ -29,12 +29,15 @@
 #include "json.h"
 #include "problem.h"
 #include "stats.h"
+#include "waits.h"
 
 /* The longest sleep between two looks at the client's connection. */
 #define POLL_SLICE_MS	1000
 #define POLL_LIMIT_DEF	100
 #define POLL_LIMIT_MAX	1000
 #define POLL_TIMEOUT_DEF 25
+/* Retry-After of a poll refused because its device waits too much. */
+#define WAIT_RETRY_S	2
 /* "app." and 1..60 bytes of [a-z0-9._-] */
 #define APP_PREFIX	"app."
 #define APP_NAME_MAX	60
@@ -87,6 +90,31 @@ poll_sleep(struct req *req, uint32_t seen, int64_t deadline, int watched)
 		if (doorbell_wait(req->user_id, seen, left_ms) == 1)
 			return !doorbell_stopping() && !req_client_gone(req);
 	}
+}
+
+/*
+ * A poll that must wait counts against its device's and its user's caps
+ * (TANDEM_MAX_WAITS_PER_DEVICE, TANDEM_MAX_WAITS_PER_USER).  Returns 0
+ * when it may wait (counted), or the 429 it answers instead.
+ */
+static int
+wait_refused(struct req *req, struct resp *resp)
+{
+	enum waits_rc	 rc = waits_enter(req->user_id, req->device_id);
+
+	if (rc == WAITS_OK)
+		return 0;
+	resp_header(resp, "Retry-After", "%d", WAIT_RETRY_S);
+	if (rc == WAITS_TABLE_FULL)
+		problem(resp, 429, "RATE_LIMITED", "this server has too many "
+		    "polls waiting; retry later");
+	else
+		problem(resp, 429, "RATE_LIMITED", "this %s has %lld polls "
+		    "waiting already", rc == WAITS_DEVICE_FULL ? "device" :
+		    "account", (long long)(rc == WAITS_DEVICE_FULL ?
+		    cfg.max_waits_per_device : cfg.max_waits_per_user));
+	problem_set(resp, "retry_after_s", json_integer(WAIT_RETRY_S));
+	return resp->status;
 }
 
 /*
@@ -187,6 +215,10 @@ handle_events_poll(struct req *req, struct resp *resp)
 		if (json_array_size(page.events) > 0)
 			break;
 		if (!waiting) {
+			if (timeout > 0 && wait_refused(req, resp) != 0) {
+				json_decref(page.events);
+				goto out;
+			}
 			stats_longpoll(1);
 			waiting = 1;
 		}
@@ -202,8 +234,11 @@ handle_events_poll(struct req *req, struct resp *resp)
 out:
 	if (armed)
 		doorbell_unwatch(fd);
-	if (waiting)
+	if (waiting) {
 		stats_longpoll(-1);
+		if (timeout > 0)
+			waits_leave(req->user_id, req->device_id);
+	}
 	free(family);
 	return resp->status;
 }

@@ -53,6 +53,10 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.max_event_bytes));
 		json_object_set_new(o, "access_token_ttl_s",
 		    json_integer(cfg.access_ttl_s));
+		json_object_set_new(o, "max_waits_per_device",
+		    json_integer(cfg.max_waits_per_device));
+		json_object_set_new(o, "max_waits_per_user",
+		    json_integer(cfg.max_waits_per_user));
 	}
 	return resp_json(resp, 200, o);
 }

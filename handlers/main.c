@@ -35,10 +35,12 @@
 #include "db.h"
 #include "doorbell.h"
 #include "handlers.h"
+#include "keyhash.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "version.h"
+#include "waits.h"
 
 
 #define THREAD_STACK	(256 * 1024)
@@ -117,6 +119,7 @@ worker_main(int slot)
 	int64_t		 deadline;
 
 	stats_worker_start(slot, getpid());
+	waits_worker_start(slot);
 	db_set_stale_handler(restart_self);
 	if (db_pool_open(cfg.db_path, (int)cfg.db_pool) == -1 || auth_init() == -1)
 		return 1;
@@ -324,8 +327,12 @@ serve(void)
 		return 1;
 	if (db_migrate(cfg.db_path) == -1)
 		return 1;
+	if (keyhash_init() == -1) {
+		log_msg(LOG_ERROR, "cannot key the shared tables' hash");
+		return 1;
+	}
 	if (doorbell_init() == -1 || ratelimit_init() == -1 ||
-	    stats_init() == -1) {
+	    stats_init() == -1 || waits_init((int)cfg.workers) == -1) {
 		log_msg(LOG_ERROR, "cannot map shared memory");
 		return 1;
 	}

@@ -32,6 +32,8 @@ struct config {
 	int64_t	 seen_write_ms;
 	int64_t	 max_poll_timeout_s;
 	int64_t	 max_write_ms;
+	int64_t	 max_waits_per_device;
+	int64_t	 max_waits_per_user;
 	int64_t	 tombstone_days;
 	int64_t	 event_days;
 	int64_t	 max_devices;
