@@ -371,13 +371,17 @@ log_request(struct req *req, struct resp *resp, int64_t dur_us)
 {
 	enum log_level lvl = resp->status >= 500 ? LOG_ERROR : LOG_INFO;
 	json_t	*f;
+	char	*path;
 
 	if (!log_enabled(lvl))
 		return;
+	/* a path may hold any byte nginx decoded: log it as valid UTF-8 */
+	if ((path = strdup(req->path ? req->path : "")) != NULL)
+		utf8_scrub(path);
 	f = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s?}",
 	    "method", req->method < HTTP__MAX ?
 	    http_method_names[req->method] : "?",
-	    "path", req->path ? req->path : "",
+	    "path", path ? path : "?",
 	    "status", resp->status,
 	    "ms", (double)dur_us / 1000.0,
 	    "request_id", req->request_id,
@@ -385,6 +389,7 @@ log_request(struct req *req, struct resp *resp, int64_t dur_us)
 	if (f != NULL && resp->status >= 400 && resp->body != NULL)
 		json_object_set(f, "code", json_object_get(resp->body, "code"));
 	log_json(lvl, "request", f);
+	free(path);
 }
 
 /* Serve one accepted request from start to finish. */

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -174,6 +175,44 @@ json_member_normal(json_t *obj, const char *key)
 	}
 	json_numbers_normal(v);
 	return v;
+}
+
+/*
+ * Make s valid UTF-8 in place: a byte that does not start or continue a
+ * well-formed sequence (a parser's message may quote half a character,
+ * vsnprintf may cut one, a path may hold any byte) becomes '?'.  jansson
+ * refuses invalid strings.
+ */
+void
+utf8_scrub(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 n, i;
+	uint32_t	 cp;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		n = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+		    (*p & 0xf8) == 0xf0 ? 4 : 0;
+		cp = n == 2 ? (*p & 0x1fu) : n == 3 ? (*p & 0x0fu) : (*p & 0x07u);
+		for (i = 1; n > 0 && i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				n = 0;
+			else
+				cp = (cp << 6) | (p[i] & 0x3fu);
+		}
+		/* overlong forms, surrogates and past U+10FFFF are invalid */
+		if (n == 0 || (n == 2 && cp < 0x80) ||
+		    (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
 }
 
 /* Client-chosen ids: 1..128 bytes of [A-Za-z0-9._:-]. */

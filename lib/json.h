@@ -24,6 +24,7 @@ int	 json_depth_ok(const char *, size_t, int max);
 void	 json_numbers_normal(json_t *);
 json_t	*json_load_stored(const char *, size_t);
 json_t	*json_member_normal(json_t *obj, const char *key);
+void	 utf8_scrub(char *);
 int	 valid_id(const char *);
 int	 valid_collection(const char *);
 int	 valid_utf8_len(const char *, size_t min, size_t max);

@@ -6,9 +6,19 @@
 
 #include "config.h"
 #include "http.h"
+#include "keyhash.h"
+#include "log.h"
 #include "ratelimit.h"
 
-#define RL_SETS		2048
+/*
+ * Buckets live in sets of RL_WAYS; a device's key may sit in either of
+ * two sets (two choices from its keyed hash), which keeps every set far
+ * from full.  A bucket is only ever given up when it has refilled to its
+ * burst by now: a full bucket and a fresh one are the same state, so
+ * forgetting it loses nothing.  A device is never refilled because other
+ * devices were busy.
+ */
+#define RL_SETS		8192		/* a power of two */
 #define RL_WAYS		8
 
 struct rl_slot {
@@ -34,6 +44,8 @@ ratelimit_init(void)
 
 	if (sets != NULL)
 		return 0;
+	if (keyhash_init() == -1)
+		return -1;
 	p = mmap(NULL, sizeof(struct rl_set) * RL_SETS, PROT_READ |
 	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -48,24 +60,6 @@ ratelimit_init(void)
 	return 0;
 }
 
-static uint64_t
-key_of(int64_t user_id, const char *device_id)
-{
-	/* FNV-1a over the user id and the device id */
-	uint64_t	 h = 1469598103934665603ull;
-	size_t		 i;
-
-	for (i = 0; i < sizeof(user_id); i++) {
-		h ^= (uint64_t)((user_id >> (8 * i)) & 0xff);
-		h *= 1099511628211ull;
-	}
-	for (; device_id != NULL && *device_id != '\0'; device_id++) {
-		h ^= (unsigned char)*device_id;
-		h *= 1099511628211ull;
-	}
-	return h ? h : 1;
-}
-
 static void
 lock_set(struct rl_set *s)
 {
@@ -73,56 +67,106 @@ lock_set(struct rl_set *s)
 		pthread_mutex_consistent(&s->lock);
 }
 
+/* The bucket's tokens as of now (refilled, at most burst). */
+static double
+tokens_now(const struct rl_slot *slot, int64_t now, double rate,
+    double burst)
+{
+	double	 t = slot->tokens + (double)(now - slot->last_us) / 1e6 * rate;
+
+	return t > burst ? burst : t;
+}
+
+/*
+ * The slot of key in sets a and b (both locked): its own, else a free
+ * one or one whose bucket is full by now (forgetting it loses nothing),
+ * taken for key and full.  NULL when every slot of both sets holds a
+ * bucket that is still refilling.
+ */
+static struct rl_slot *
+slot_of(struct rl_set *a, struct rl_set *b, uint64_t key, int64_t now,
+    double rate, double burst)
+{
+	struct rl_set	*s[2] = { a, b };
+	struct rl_slot	*free_slot = NULL, *full = NULL, *e;
+	int		 i, k;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < RL_WAYS; i++) {
+			e = &s[k]->slot[i];
+			if (e->key == key)
+				return e;
+			if (e->key == 0) {
+				if (free_slot == NULL)
+					free_slot = e;
+			} else if (full == NULL &&
+			    tokens_now(e, now, rate, burst) >= burst)
+				full = e;
+		}
+	if ((e = free_slot != NULL ? free_slot : full) == NULL)
+		return NULL;
+	e->key = key;
+	e->tokens = burst;
+	e->last_us = now;
+	return e;
+}
+
 /*
  * Take one token from the device's bucket.  Returns 0 when allowed, -1
  * when the bucket is empty, with the seconds until the next token in
- * *retry_after_s.  A bucket evicted by a hash neighbour starts full again,
- * which errs on the side of serving.
+ * *retry_after_s.  In the one case the table has no room (every slot the
+ * device may use holds a bucket still refilling: an overloaded host) the
+ * request is refused for a second rather than given a fresh bucket.
  */
 int
 ratelimit_take(int64_t user_id, const char *device_id, double *retry_after_s)
 {
-	uint64_t	 key = key_of(user_id, device_id);
-	struct rl_set	*s;
-	struct rl_slot	*slot = NULL, *oldest;
+	static _Atomic int64_t warned_us;
+	uint64_t	 key;
+	struct rl_set	*a, *b, *first, *second;
+	struct rl_slot	*slot;
 	int64_t		 now = mono_us();
 	double		 rate = (double)cfg.rate_per_s;
 	double		 burst = (double)cfg.rate_burst;
-	int		 i, rc = 0;
+	int		 rc = 0;
 
 	*retry_after_s = 0;
 	if (sets == NULL || cfg.rate_per_s <= 0)
 		return 0;
-	s = &sets[key % RL_SETS];
-	lock_set(s);
-	oldest = &s->slot[0];
-	for (i = 0; i < RL_WAYS; i++) {
-		if (s->slot[i].key == key) {
-			slot = &s->slot[i];
-			break;
-		}
-		if (s->slot[i].last_us < oldest->last_us)
-			oldest = &s->slot[i];
-	}
+	key = keyhash_device(user_id, device_id);
+	a = &sets[key & (RL_SETS - 1)];
+	b = &sets[(key >> 32) & (RL_SETS - 1)];
+	/* two locks, always in address order */
+	first = a < b ? a : b;
+	second = a < b ? b : a;
+	lock_set(first);
+	if (second != first)
+		lock_set(second);
+	slot = slot_of(a, b, key, now, rate, burst);
 	if (slot == NULL) {
-		slot = oldest;
-		slot->key = key;
-		slot->tokens = burst;
-		slot->last_us = now;
-	}
-	slot->tokens += (double)(now - slot->last_us) / 1e6 * rate;
-	if (slot->tokens > burst)
-		slot->tokens = burst;
-	slot->last_us = now;
-	if (slot->tokens >= 1.0)
-		slot->tokens -= 1.0;
-	else {
-		/* at least 10 ms, so a rounded-up Retry-After is never 0 */
-		*retry_after_s = (1.0 - slot->tokens) / rate;
-		if (*retry_after_s < 0.01)
-			*retry_after_s = 0.01;
+		*retry_after_s = 1;
 		rc = -1;
+	} else {
+		slot->tokens = tokens_now(slot, now, rate, burst);
+		slot->last_us = now;
+		if (slot->tokens >= 1.0)
+			slot->tokens -= 1.0;
+		else {
+			/* at least 10 ms, so a rounded-up Retry-After is
+			 * never 0 */
+			*retry_after_s = (1.0 - slot->tokens) / rate;
+			if (*retry_after_s < 0.01)
+				*retry_after_s = 0.01;
+			rc = -1;
+		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	if (second != first)
+		pthread_mutex_unlock(&second->lock);
+	pthread_mutex_unlock(&first->lock);
+	if (slot == NULL && now - warned_us > 10000000) {
+		warned_us = now;
+		log_msg(LOG_WARN, "rate limiter: no room for a device's "
+		    "bucket; refused for a second");
+	}
 	return rc;
 }

@@ -375,6 +375,14 @@ h 404 A GET /api/v1/does-not-exist -
 h 405 A OPTIONS /api/v1/sessions -
 h 405 A PATCH /api/v1/health '{}'
 h 4xx A GET "/api/v1/sessions/$(head -c 9000 /dev/zero | tr '\0' 'x')" -
+# found by attacking the stack (issue 13): invalid UTF-8 in paths must be
+# answered and logged like any request; integer literals past 64 bits
+h 4xx A GET /api/v1/sessions/%FF -
+h 4xx - GET /api/v1/sessions/%FF%FE -
+h 4xx A GET /api/v1/collections/%C3%28/records/x -
+h 4xx A POST /api/v1/sync/push '{"changes":[{"collection":"c","id":"x","base_version":0,"data":{"n":18446744073709551616}}]}'
+h 4xx A POST /api/v1/events '{"type":"app.x","data":-18446744073709551617}'
+h 4xx A POST /api/v1/sessions/hs/messages '{"client_msg_id":"m","body":1e400}'
 
 echo "hostile: $N requests tried"
 # --- afterwards: still up, nothing written, the database intact ------------------
@@ -395,6 +403,9 @@ ic=$(sqlite3 "$STACK_DIR/data/tandem.db" 'PRAGMA integrity_check' 2>&1)
 case_ "no 5xx in the server log"
 n5=$(grep -c '"status":5[0-9][0-9]' "$STACK_DIR/stack.log")
 [ "$n5" -eq 0 ] && ok "$CASE" || fail "$CASE" "$n5 answers of 5xx: $(grep -m3 '"status":5' "$STACK_DIR/stack.log")"
+case_ "every request was logged with its method, path, status and id"
+nl=$(grep '"msg":"request"' "$STACK_DIR/stack.log" | grep -vc '"method":"[A-Z?]*","path":"[^"]*","status":[0-9]*,')
+[ "$nl" -eq 0 ] && ok "$CASE" || fail "$CASE" "$nl request lines lack them: $(grep '"msg":"request"' "$STACK_DIR/stack.log" | grep -v '"status"' | head -2)"
 case_ "no worker died"
 nd=$(grep -c 'child died' "$STACK_DIR/stack.log")
 [ "$nd" -eq 0 ] && ok "$CASE" || fail "$CASE" "$(grep -m3 'child died' "$STACK_DIR/stack.log")"

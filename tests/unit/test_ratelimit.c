@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -78,6 +79,36 @@ test_shared_across_fork(void **state)
 	assert_int_equal(ratelimit_take(4, "tablet", &retry), -1);
 }
 
+/*
+ * The bucket is exact: many devices that drained their buckets never
+ * refill one another's by pushing them out of the table (the old table's
+ * 8 ways a set let a ninth device reset its neighbours).  20,000 busy
+ * devices, then each one's next request is still refused, while a
+ * device never seen before is served.
+ */
+static void
+test_busy_devices_never_reset(void **state)
+{
+	char	 dev[32];
+	double	 retry;
+	int	 i, j, served = 0;
+
+	(void)state;
+	cfg.rate_per_s = 1;	/* nothing refills during the test */
+	for (i = 0; i < 20000; i++) {
+		snprintf(dev, sizeof(dev), "busy-%d", i);
+		for (j = 0; j < 10; j++)
+			assert_int_equal(ratelimit_take(9, dev, &retry), 0);
+	}
+	for (i = 0; i < 20000; i++) {
+		snprintf(dev, sizeof(dev), "busy-%d", i);
+		served += ratelimit_take(9, dev, &retry) == 0;
+	}
+	assert_int_equal(served, 0);
+	assert_int_equal(ratelimit_take(9, "a-new-device", &retry), 0);
+	cfg.rate_per_s = 5;
+}
+
 int
 main(void)
 {
@@ -85,6 +116,7 @@ main(void)
 		cmocka_unit_test(test_burst_then_limited),
 		cmocka_unit_test(test_zero_rate_is_off),
 		cmocka_unit_test(test_shared_across_fork),
+		cmocka_unit_test(test_busy_devices_never_reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
