@@ -116,6 +116,9 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tandem
 	install -m 0755 $(BUILD)/tandemd $(DESTDIR)$(PREFIX)/bin/tandemd
 	cp -R nginx public $(DESTDIR)$(PREFIX)/share/tandem/
+	install -d $(DESTDIR)$(PREFIX)/share/tandem/clients/js
+	install -m 0644 clients/js/tandem.js clients/js/README.md \
+	    $(DESTDIR)$(PREFIX)/share/tandem/clients/js/
 	install -d $(DESTDIR)$(PREFIX)/share/doc/tandem \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 docs/API.md docs/OPERATIONS.md docs/openapi.yaml \
