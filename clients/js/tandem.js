@@ -388,6 +388,10 @@ export class Tandem {
 	get signedIn() { return this.#session !== null; }
 	/* records with a change not yet acknowledged */
 	get pending() { return this.#queue.size; }
+	/* the ids of collection's records with a change not yet acknowledged */
+	queued(collection) {
+		return [...this.#queue.values()].filter((c) => c.collection === collection).map((c) => c.id);
+	}
 	/* the open conflicts this client knows of */
 	conflicts() { return [...this.#openConflicts.values()].map(clone); }
 
@@ -634,16 +638,21 @@ export class Tandem {
 		return { id: this.#deviceOpts.id, platform, name };
 	}
 
-	/* Create the account, then log in.  Resolves { user, device }. */
-	async register(email, password) {
+	/*
+	 * Create the account, then log in.  Resolves { user, device }.
+	 * device: { platform, name } to use instead of the constructor's.
+	 */
+	async register(email, password, device) {
 		await this.ready;
 		await this.#request("POST", "/auth/register", { auth: false, body: { email, password } });
-		return this.login(email, password);
+		return this.login(email, password, device);
 	}
 
 	/* Log in as this device.  Resolves { user, device }. */
-	async login(email, password) {
+	async login(email, password, device) {
 		await this.ready;
+		if (device)
+			this.#deviceOpts = { ...this.#deviceOpts, ...device, id: this.#deviceOpts.id };
 		const r = await this.#request("POST", "/auth/login", {
 			auth: false,
 			body: { email, password, device: this.#deviceBody() },

@@ -591,8 +591,8 @@ test("demo", ["main"], async (name) => {
 	const e = email("demo");
 	const A = await device(`${BASE}/demo/`), B = await device(`${BASE}/demo/`);
 	for (const [D, dev] of [[A, "Laptop"], [B, "Phone"]]) {
-		await D.page.setViewport({ width: 620, height: 760 });
-		await D.page.waitForSelector("#signin");
+		await D.page.setViewport({ width: 800, height: 860 });
+		await D.page.waitForSelector("#signin:not([hidden])");
 		await D.page.type("#email", e);
 		await D.page.type("#password", PASSWORD);
 		await D.page.$eval("#device-name", (el, v) => { el.value = v; }, dev);
@@ -639,15 +639,16 @@ test("demo", ["main"], async (name) => {
 	await setOffline(B.page, false);
 	await B.page.waitForSelector(".conflict", { timeout: 15_000 });
 	await A.page.waitForSelector(".conflict", { timeout: 10_000 });
+	await A.page.waitForFunction(() => document.querySelectorAll("#devices li.online").length === 2, { timeout: 10_000 });
 	const sides = await B.page.$$eval(".conflict .side pre", (els) => els.map((x) => x.textContent));
 	assert(sides.length === 2 && sides.some((s) => s.includes("bread")) && sides.some((s) => s.includes("coffee")), `sides ${sides}`);
 	// the screenshot: two devices side by side, B showing the conflict
 	await sleep(300);
 	const shots = [await A.page.screenshot({ encoding: "base64" }), await B.page.screenshot({ encoding: "base64" })];
 	const sheet = await (await browser.createBrowserContext()).newPage();
-	await sheet.setViewport({ width: 1300, height: 830 });
+	await sheet.setViewport({ width: 1660, height: 930 });
 	await sheet.setContent(`<body style="margin:0;background:#e9edf2;font:15px system-ui,sans-serif;display:flex;gap:20px;padding:16px 20px;box-sizing:border-box">
-		${shots.map((s, i) => `<figure style="margin:0"><figcaption style="margin:0 0 6px;color:#445">${i ? "Phone" : "Laptop"} (a browser context of its own)</figcaption><img style="border:1px solid #bbc;border-radius:6px;box-shadow:0 2px 8px #0002" width="620" src="data:image/png;base64,${s}"></figure>`).join("")}</body>`);
+		${shots.map((s, i) => `<figure style="margin:0"><figcaption style="margin:0 0 6px;color:#445">${i ? "Phone" : "Laptop"} (a browser context of its own)</figcaption><img style="border:1px solid #bbc;border-radius:6px;box-shadow:0 2px 8px #0002" width="800" src="data:image/png;base64,${s}"></figure>`).join("")}</body>`);
 	mkdirSync(join(TOP, "docs"), { recursive: true });
 	writeFileSync(join(TOP, "docs/demo.png"), await sheet.screenshot({ type: "png" }));
 	await sheet.close();
