@@ -587,6 +587,98 @@ test("link", ["main"], async (name) => {
 	note(name, `code ${code} shown, approved on the other device, the new one signed in and pushed`);
 });
 
+test("stream", ["main"], async (name) => {
+	// The server has no event stream yet: a fake one on loopback checks
+	// the client's side (tandem.js in Node, memory storage).
+	const { Tandem, sseParser } = await import(join(TOP, "clients/js/tandem.js"));
+	const blocks = [];
+	const feed = sseParser((b) => blocks.push(b));
+	for (const piece of ["retry: 2500\r", "\n\r\n: ping\n\nid: 7\nevent: x\ndata: a\r\nda", "ta: b\n", "\n", "data:c\rid\n\r"])
+		feed(piece);
+	eq(blocks.map((b) => [b.event, b.data, b.id, b.retry, b.comment]), [["message", null, undefined, 2500, undefined],
+		["message", null, undefined, undefined, "ping"], ["x", "a\nb", "7", undefined, undefined], ["message", "c", "", undefined, undefined]], "the SSE parser");
+
+	const hits = [];
+	const streams = [];
+	let firstEnded = 0;
+	const records = [{ collection: "notes", id: "s1", version: 10, data: { t: "from the stream" }, deleted: false, device_id: "other" }];
+	const ev = (seq, type, data, device = "other") => JSON.stringify({ seq, type, at: Date.now(), device_id: device, data });
+	const server = http.createServer(async (req, res) => {
+		const u = new URL(req.url, "http://x");
+		hits.push({ at: Date.now(), method: req.method, path: u.pathname, q: u.search, accept: req.headers.accept, auth: req.headers.authorization });
+		const json = (status, body, type = "application/json") => {
+			res.writeHead(status, { "Content-Type": type });
+			res.end(JSON.stringify(body));
+		};
+		if (u.pathname === "/api/v1/auth/login")
+			return json(200, { access_token: "tok", token_type: "Bearer", expires_in: 3600, refresh_token: "r", user: { id: "u1", email: "s@x" }, device: { id: "d1" } });
+		if (u.pathname === "/api/v1/sync/pull") {
+			const since = Number(u.searchParams.get("since"));
+			const changes = records.filter((r) => r.version > since);
+			return json(200, { changes, cursor: Math.max(since, ...changes.map((c) => c.version)), more: false });
+		}
+		if (u.pathname === "/api/v1/conflicts")
+			return json(200, { conflicts: [], next_after: 0, more: false });
+		if (u.pathname === "/api/v1/events" && !u.searchParams.has("after"))
+			return json(200, { events: [], cursor: 0, more: false });
+		if (u.pathname === "/api/v1/events" && req.headers.accept === "text/event-stream") {
+			res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store" });
+			const n = streams.push(u.searchParams.get("after"));
+			const write = (t) => res.write(t);
+			if (n === 1) {
+				write("retry: 300\n\n");
+				write(`id: 1\nevent: record.changed\ndata: ${ev(1, "record.changed", { collections: ["notes"], count: 1, version: 10 })}\n\n`);
+				await sleep(50);
+				write(`: ping\n\nid: 2\nevent: app.tick\r\ndata: ${ev(2, "app.tick", { n: 2 })}\r\n\r\n`);
+				await sleep(50);
+				firstEnded = Date.now();
+				return res.end();	/* the server ends the stream: reconnect after retry: */
+			}
+			write("retry: 300\n\n");
+			const third = ev(3, "app.tick", { n: 3 });
+			write(`id: 2\nevent: app.tick\ndata: ${ev(2, "app.tick", { n: 2 })}\n\n`);	/* a repeat: dropped */
+			write(`id: 3\nevent: app.tick\ndata: ${third.slice(0, 20)}`);
+			await sleep(30);
+			write(`${third.slice(20)}\n\n`);
+			await sleep(100);
+			write(`event: error\ndata: ${JSON.stringify({ type: "/errors/DEVICE_REVOKED", title: "Device revoked", status: 401, code: "DEVICE_REVOKED", detail: "revoked" })}\n\n`);
+			return res.end();
+		}
+		json(404, { type: "/errors/NOT_FOUND", title: "Not found", status: 404, code: "NOT_FOUND" }, "application/problem+json");
+	});
+	await new Promise((r) => server.listen(0, "127.0.0.1", r));
+	const t = new Tandem({ baseUrl: `http://127.0.0.1:${server.address().port}`, storage: "memory", device: { id: "d1", platform: "node", name: "node" } });
+	const log = [];
+	for (const type of ["event", "change", "auth", "status", "retry"])
+		t.on(type, (v) => log.push({ type, at: Date.now(), v }));
+	try {
+		await t.login("s@x", "whatever1");
+		t.start();
+		const until = Date.now() + 5000;
+		while (!log.some((l) => l.type === "auth") && Date.now() < until)
+			await sleep(50);
+		const endedAt = Date.now();
+		await sleep(800);
+		eq(log.filter((l) => l.type === "event").map((l) => l.v.seq), [1, 2, 3], "events from the stream (each once)");
+		eq(streams, ["0", "2"], "the cursors the two streams started from");
+		eq(t.collection("notes").get("s1"), { t: "from the stream" }, "a pull on record.changed");
+		eq(log.filter((l) => l.type === "change").map((l) => l.v.id), ["s1"], "change events");
+		const auth = log.find((l) => l.type === "auth");
+		eq([auth?.v.code, t.status, t.signedIn], ["DEVICE_REVOKED", "offline", false], "event: error with DEVICE_REVOKED");
+		const s = hits.filter((h) => h.accept === "text/event-stream");
+		assert(s.every((h) => h.auth === "Bearer tok"), "the bearer header on the stream");
+		const reopened = s[1].at - firstEnded;
+		assert(reopened >= 295, `the stream was reopened ${reopened} ms after the server ended it, before retry: 300 had passed`);
+		const after = hits.filter((h) => h.at > endedAt).length;
+		eq(after, 0, "requests after the auth event");
+		note(name, `fake SSE server: 3 events once each across a stream the server ended (reopened ${reopened} ms after the server ended it, with retry: 300, from after=2; a repeated id 2 dropped), a pull on record.changed, event: error DEVICE_REVOKED ended the session, ${after} requests after`);
+	} finally {
+		t.close();
+		server.close();
+		server.closeAllConnections?.();
+	}
+});
+
 test("demo", ["main"], async (name) => {
 	const e = email("demo");
 	const A = await device(`${BASE}/demo/`), B = await device(`${BASE}/demo/`);
