@@ -562,6 +562,33 @@ test("renewal", ["token"], async (name) => {
 	note(name, `a ${Math.round(lease)} ms lease renewed ${renews} times in ${Math.round(lease * 2)} ms (about every third); none after stop()`);
 });
 
+test("cursor-expired", ["token"], async (name) => {
+	// TANDEM_TOMBSTONE_DAYS=0: the sweeper purges tombstones within a
+	// second, raising the purge floor past A's sync cursor.
+	const e = await account("expired");
+	const tok = await apiLogin(e, "curl");
+	const push = (changes) => api("POST", "/sync/push", { token: tok, body: { changes } });
+	const v = {};
+	for (const id of ["r1", "r2", "r3"])
+		v[id] = (await push([{ collection: "notes", id, base_version: 0, data: { id } }])).body.results[0].version;
+	const A = await device();
+	await client(A.page, { device: { platform: "test", name: "A" } });
+	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	await A.page.evaluate(() => t.sync());
+	eq(await A.page.evaluate(() => t.collection("notes").all().map((r) => r.id)), ["r1", "r2", "r3"], "A's copy");
+	await push([{ collection: "notes", id: "r2", base_version: v.r2, deleted: true }]);
+	await push([{ collection: "notes", id: "r4", base_version: 0, data: { id: "r4" } }]);
+	await sleep(2500);	/* a sweep or two (and A's token expires: TTL 2 s) */
+	const from = A.requests.length;
+	await A.page.evaluate(() => t.sync());
+	const seen = A.requests.slice(from).filter((r) => r.url.includes("/sync/pull") && r.status !== 401).map((r) => `${r.method} ${new URL(r.url).pathname}${new URL(r.url).search.replace(/&limit=\d+/, "")} ${r.status}`);
+	assert(seen.length === 2 && / 410$/.test(seen[0]) && seen[1] === "GET /api/v1/sync/pull?since=0 200", `requests: ${seen}`);
+	eq(await A.page.evaluate(() => t.collection("notes").all().map((r) => r.id)), ["r1", "r3", "r4"], "A's copy, replaced");
+	const changes = (await logOf(A.page, "change")).slice(3).map((l) => [l.v.id, l.v.deleted]).sort();
+	eq(changes, [["r2", true], ["r4", false]], "the change events of the replacement");
+	note(name, `a tombstone purged past A's cursor: ${seen.join(", ")}; the local copy was replaced (r2 gone, r4 new)`);
+});
+
 test("link", ["main"], async (name) => {
 	const probe = await api("POST", "/auth/link", { body: { device: { id: "probe", platform: "test", name: "probe" } } });
 	if (probe.status === 404)

@@ -58,5 +58,6 @@ run_group() {
 
 NAMES=("$@")
 run_group main
-run_group token TANDEM_ACCESS_TTL_S=2 TANDEM_PRIMARY_TTL_MS=1500
+run_group token TANDEM_ACCESS_TTL_S=2 TANDEM_PRIMARY_TTL_MS=1500 \
+    TANDEM_TOMBSTONE_DAYS=0
 summary
