@@ -152,6 +152,18 @@ async function setOffline(page, offline) {
 	});
 }
 
+/* A device signed in as e (window.t in its page); live and online with start. */
+async function signedIn(e, name, start = false) {
+	const D = await device();
+	await client(D.page, { device: { platform: "test", name } });
+	await D.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	if (start) {
+		await D.page.evaluate(() => t.start());
+		await waitFor(D.page, () => t.status === "online", null, 5000, `${name} online`);
+	}
+	return D;
+}
+
 /* ---- the stack ---- */
 
 function stackProcesses() {
@@ -192,15 +204,7 @@ const test = (name, groups, fn) => tests.push({ name, groups, fn });
 
 test("live", ["main"], async (name) => {
 	const e = await account("live");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await A.page.evaluate(() => t.start());
-	await B.page.evaluate(() => t.start());
-	await waitFor(A.page, () => t.status === "online", null, 5000, "A online");
-	await waitFor(B.page, () => t.status === "online", null, 5000, "B online");
+	const A = await signedIn(e, "A", true), B = await signedIn(e, "B", true);
 	const t0 = Date.now();
 	await A.page.evaluate(() => t.collection("notes").put("n1", { title: "from A" }));
 	await waitFor(B.page, () => t.collection("notes").get("n1")?.title === "from A", null, 5000, "B to see A's write");
@@ -224,15 +228,7 @@ test("live", ["main"], async (name) => {
 
 test("offline", ["main"], async (name) => {
 	const e = await account("offline");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await A.page.evaluate(() => t.start());
-	await B.page.evaluate(() => t.start());
-	await waitFor(A.page, () => t.status === "online", null, 5000, "A online");
-	await waitFor(B.page, () => t.status === "online", null, 5000, "B online");
+	const A = await signedIn(e, "A", true), B = await signedIn(e, "B", true);
 
 	await setOffline(A.page, true);
 	await waitFor(A.page, () => t.status === "offline", null, 5000, "A's status to be offline");
@@ -330,9 +326,7 @@ test("cors", ["main"], async (name) => {
 
 test("token", ["token"], async (name) => {
 	const e = await account("token");
-	const A = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	const A = await signedIn(e, "A");
 	await sleep(2600);	/* TANDEM_ACCESS_TTL_S=2 */
 	const from = A.requests.length;
 	await A.page.evaluate(() => t.collection("notes").put("t1", { title: "after expiry" }));
@@ -376,13 +370,7 @@ test("token", ["token"], async (name) => {
 
 test("revoked", ["main"], async (name) => {
 	const e = await account("revoked");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await A.page.evaluate(() => t.start());
-	await waitFor(A.page, () => t.status === "online", null, 5000, "A online");
+	const A = await signedIn(e, "A", true), B = await signedIn(e, "B");
 	const aId = await A.page.evaluate(() => t.deviceId);
 	const revokedAt = Date.now();
 	await B.page.evaluate((id) => t.revokeDevice(id), aId);
@@ -405,11 +393,7 @@ test("revoked", ["main"], async (name) => {
 
 test("reconnect", ["main"], async (name) => {
 	const e = await account("reconnect");
-	const A = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await A.page.evaluate(() => t.start());
-	await waitFor(A.page, () => t.status === "online", null, 5000, "A online");
+	const A = await signedIn(e, "A", true);
 	const tok = await apiLogin(e, "curl");
 	// before the outage: two writes A sees live
 	curl("POST", "/sync/push", tok, { changes: [{ collection: "notes", id: "r0", base_version: 0, data: { n: 0 } }] });
@@ -461,15 +445,7 @@ test("reconnect", ["main"], async (name) => {
 
 test("conflict", ["main"], async (name) => {
 	const e = await account("conflict");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await A.page.evaluate(() => t.start());
-	await B.page.evaluate(() => t.start());
-	await waitFor(A.page, () => t.status === "online", null, 5000, "A online");
-	await waitFor(B.page, () => t.status === "online", null, 5000, "B online");
+	const A = await signedIn(e, "A", true), B = await signedIn(e, "B", true);
 	await A.page.evaluate(() => t.collection("notes").put("c1", { title: "base", body: "one" }));
 	await waitFor(B.page, () => t.collection("notes").get("c1")?.title === "base", null, 5000, "B to have the base");
 	await setOffline(A.page, true);
@@ -507,11 +483,7 @@ test("conflict", ["main"], async (name) => {
 
 test("session", ["main"], async (name) => {
 	const e = await account("session");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	const A = await signedIn(e, "A"), B = await signedIn(e, "B");
 	await B.page.evaluate(() => t.start());
 	const out = await A.page.evaluate(async () => {
 		const s = t.session("chat-1");
@@ -537,11 +509,7 @@ test("session", ["main"], async (name) => {
 
 test("renewal", ["token"], async (name) => {
 	const e = await account("renewal");
-	const A = await device(), B = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await client(B.page, { device: { platform: "test", name: "B" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
-	await B.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	const A = await signedIn(e, "A"), B = await signedIn(e, "B");
 	const p = await A.page.evaluate(async () => {
 		await t.session("s-r").open();
 		return t.session("s-r").claimPrimary({ renew: true });
@@ -571,9 +539,7 @@ test("cursor-expired", ["token"], async (name) => {
 	const v = {};
 	for (const id of ["r1", "r2", "r3"])
 		v[id] = (await push([{ collection: "notes", id, base_version: 0, data: { id } }])).body.results[0].version;
-	const A = await device();
-	await client(A.page, { device: { platform: "test", name: "A" } });
-	await A.page.evaluate((e, pw) => t.login(e, pw), e, PASSWORD);
+	const A = await signedIn(e, "A");
 	await A.page.evaluate(() => t.sync());
 	eq(await A.page.evaluate(() => t.collection("notes").all().map((r) => r.id)), ["r1", "r2", "r3"], "A's copy");
 	await push([{ collection: "notes", id: "r2", base_version: v.r2, deleted: true }]);
@@ -768,8 +734,11 @@ test("demo", ["main"], async (name) => {
 	await sheet.setViewport({ width: 1660, height: 930 });
 	await sheet.setContent(`<body style="margin:0;background:#e9edf2;font:15px system-ui,sans-serif;display:flex;gap:20px;padding:16px 20px;box-sizing:border-box">
 		${shots.map((s, i) => `<figure style="margin:0"><figcaption style="margin:0 0 6px;color:#445">${i ? "Phone" : "Laptop"} (a browser context of its own)</figcaption><img style="border:1px solid #bbc;border-radius:6px;box-shadow:0 2px 8px #0002" width="800" src="data:image/png;base64,${s}"></figure>`).join("")}</body>`);
-	mkdirSync(join(TOP, "docs"), { recursive: true });
-	writeFileSync(join(TOP, "docs/demo.png"), await sheet.screenshot({ type: "png" }));
+	const png = await sheet.screenshot({ type: "png" });
+	mkdirSync(join(TOP, "build/browser"), { recursive: true });
+	writeFileSync(join(TOP, "build/browser/demo.png"), png);
+	if (process.env.UPDATE_DEMO_PNG === "1")
+		writeFileSync(join(TOP, "docs/demo.png"), png);
 	await sheet.close();
 	// merge on B with the edit box, both settle
 	await B.page.$eval(".conflict textarea", (el) => {
@@ -790,7 +759,7 @@ test("demo", ["main"], async (name) => {
 	// the link UI degrades without the server's routes
 	const linkText = await A.page.$eval("#link-area", (el) => el.textContent);
 	assert(linkText.length > 0, "no link area");
-	note(name, "sign-in, live list, add/edit/delete, queued badge, conflict side by side merged, devices online; docs/demo.png written");
+	note(name, `sign-in, live list, add/edit/delete, queued badge, conflict side by side merged, devices online; the screenshot in build/browser/demo.png${process.env.UPDATE_DEMO_PNG === "1" ? " and docs/demo.png" : ""}`);
 });
 
 /* ---- run ---- */

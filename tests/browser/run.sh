@@ -6,6 +6,8 @@
 # whatever happens.  Ends with "browser: N passed, M failed[, K skipped]".
 #
 # Usage: tests/browser/run.sh [TEST_NAME...]   (names as run.mjs lists them)
+# The demo's screenshot goes to build/browser/demo.png; UPDATE_DEMO_PNG=1
+# also writes docs/demo.png (the README's picture).
 . "$(dirname "$0")/../api/lib.sh"
 TEST_NAME=browser
 BROWSER_DIR="$TOP/tests/browser"
@@ -37,7 +39,7 @@ run_group() {
 	ORIGIN_PORT=$(free_port)
 	OTHER_PORT=$(free_port)
 	stack_start "TANDEM_CORS_ORIGINS=http://127.0.0.1:$ORIGIN_PORT" "$@" || return
-	export BASE STACK_DIR STACK_PID ORIGIN_PORT OTHER_PORT TOP
+	export BASE STACK_DIR STACK_PID ORIGIN_PORT OTHER_PORT TOP UPDATE_DEMO_PNG
 	NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 \
 	    timeout 240 node "$BROWSER_DIR/run.mjs" "$group" "${NAMES[@]}" \
 	    > "$OUT/$group.log" 2>&1
