@@ -35,8 +35,8 @@ DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 	  valgrind chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
-.PHONY: all build deps deps-bench run test unit api sanitize bench clean \
-	install lint help fuzz valgrind
+.PHONY: all build deps deps-bench run test unit api browser sanitize bench \
+	clean install lint help fuzz valgrind
 
 FUZZ_SECONDS ?= 60
 
@@ -46,7 +46,8 @@ help:
 	@echo "make [build]   build tandemd and the unit tests into $(BUILD)/"
 	@echo "make deps      install missing Debian packages"
 	@echo "make run       serve https://127.0.0.1:\$${TANDEM_HTTPS_PORT:-8443}"
-	@echo "make test      unit tests + API tests against nginx + tandemd"
+	@echo "make test      unit, API and browser tests against nginx + tandemd"
+	@echo "make browser   the JS client and the demo in headless Chromium"
 	@echo "make sanitize  the whole test suite under ASan + UBSan"
 	@echo "make bench     benchmarks (not part of make test)"
 	@echo "make fuzz      libFuzzer targets, FUZZ_SECONDS each (build-fuzz/)"
@@ -55,6 +56,7 @@ help:
 
 deps:
 	@sh tests/deps.sh $(DEPS_TEST)
+	@sh tests/browser/deps.sh
 
 deps-bench:
 	@sh tests/deps.sh $(DEPS_BENCH)
@@ -89,6 +91,10 @@ unit: build
 api: build
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash tests/api/run.sh
 
+browser: build
+	@sh tests/browser/deps.sh
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash tests/browser/run.sh
+
 test: deps
 	@$(MAKE) --no-print-directory build
 	@bash tests/run.sh $(BUILD)
@@ -118,6 +124,9 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tandem
 	install -m 0755 $(BUILD)/tandemd $(DESTDIR)$(PREFIX)/bin/tandemd
 	cp -R nginx public $(DESTDIR)$(PREFIX)/share/tandem/
+	install -d $(DESTDIR)$(PREFIX)/share/tandem/clients/js
+	install -m 0644 clients/js/tandem.js clients/js/README.md \
+	    $(DESTDIR)$(PREFIX)/share/tandem/clients/js/
 	install -d $(DESTDIR)$(PREFIX)/share/doc/tandem \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 docs/API.md docs/OPERATIONS.md docs/openapi.yaml \

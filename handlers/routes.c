@@ -1,8 +1,8 @@
 /*
  * The route table and the dispatcher: the front-line work done once for
- * every request, in the contract's order: route (404/405), size (413),
- * token (401), rate limit (429), then the body (415/400), then the
- * handler.
+ * every request, in the contract's order: cross-origin headers and the
+ * preflight of an allowed Origin, route (404/405), size (413), token
+ * (401), rate limit (429), then the body (415/400), then the handler.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "cors.h"
 #include "handlers.h"
 #include "jcs.h"
 #include "json.h"
@@ -208,50 +209,98 @@ method_of(const char *s)
 }
 
 /*
- * Find the route for req.  Returns it, or NULL after filling resp with
- * 404 or 405 (with Allow listing every method the path has).
+ * Add to list (", "-separated) the method of every route whose pattern
+ * matches req's path.  Returns how many; req keeps no captures.
  */
-static const struct route *
-route_find(struct req *req, struct resp *resp)
+static int
+route_methods(struct req *req, struct buf *list)
 {
-	const struct route *r, *found = NULL;
-	struct buf	 allow;
-	int		 any = 0;
-	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+	const struct route *r;
+	int		 n = 0;
 
-	buf_init(&allow, 256);
 	for (r = routes; r->pattern != NULL; r++) {
 		if (!route_match(r->pattern, req->path, req))
 			continue;
-		if (r->method == m && found == NULL) {
-			found = r;
-			break;
-		}
-		buf_addf(&allow, "%s%s", any ? ", " : "",
+		buf_addf(list, "%s%s", n > 0 ? ", " : "",
 		    http_method_names[r->method]);
-		any = 1;
-		/* drop the captures of a route we will not take */
+		n++;
 		while (req->nparams > 0) {
 			req->nparams--;
 			free(req->params[req->nparams]);
 			req->params[req->nparams] = NULL;
 		}
 	}
-	if (found == NULL) {
-		if (any) {
-			resp_header(resp, "Allow", "%s", buf_str(&allow));
-			problem(resp, 405, "METHOD_NOT_ALLOWED",
-			    "%s is not allowed here; allowed: %s",
-			    req->method < HTTP__MAX ?
-			    http_method_names[req->method] : "this method",
-			    buf_str(&allow));
-		} else
-			problem(resp, 404, "NOT_FOUND", "no such resource");
-	}
+	return n;
+}
+
+/*
+ * Find the route for req.  Returns it, with req's path parameters
+ * captured, or NULL after filling resp with 404 or 405 (with Allow
+ * listing every method the path has).
+ */
+static const struct route *
+route_find(struct req *req, struct resp *resp)
+{
+	const struct route *r;
+	struct buf	 allow;
+	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+
+	for (r = routes; r->pattern != NULL; r++)
+		if (r->method == m && route_match(r->pattern, req->path, req)) {
+			params_fix_names(req);
+			return r;
+		}
+	buf_init(&allow, 256);
+	if (route_methods(req, &allow) > 0) {
+		resp_header(resp, "Allow", "%s", buf_str(&allow));
+		problem(resp, 405, "METHOD_NOT_ALLOWED",
+		    "%s is not allowed here; allowed: %s",
+		    req->method < HTTP__MAX ?
+		    http_method_names[req->method] : "this method",
+		    buf_str(&allow));
+	} else
+		problem(resp, 404, "NOT_FOUND", "no such resource");
 	buf_release(&allow);
-	if (found != NULL)
-		params_fix_names(req);
-	return found;
+	return NULL;
+}
+
+/*
+ * Cross-origin browsers (API.md): when the request's Origin is one of
+ * TANDEM_CORS_ORIGINS, give every answer the CORS headers, and answer
+ * its OPTIONS preflight here, before the token check and the rate
+ * limit: 204 with the path's methods, or the 404 of an unknown path.
+ * Any other Origin gets nothing, and its OPTIONS goes on to the 405 of
+ * an unknown method.  Returns 1 when resp holds the preflight's answer.
+ */
+static int
+cors_step(FCGX_Request *r, struct req *req, struct resp *resp)
+{
+	const char	*origin = FCGX_GetParam("HTTP_ORIGIN", r->envp);
+	struct buf	 methods;
+	int		 n;
+
+	if (!cors_origin_allowed(cfg.cors_origins, origin))
+		return 0;
+	resp_header(resp, "Access-Control-Allow-Origin", "%s", origin);
+	resp_header(resp, "Vary", "Origin");
+	resp_header(resp, "Access-Control-Expose-Headers", "%s",
+	    CORS_EXPOSE_HEADERS);
+	if (req->method != HTTP_OPTIONS)
+		return 0;
+	buf_init(&methods, 256);
+	n = route_methods(req, &methods);
+	if (n > 0) {
+		resp_header(resp, "Access-Control-Allow-Methods", "%s",
+		    buf_str(&methods));
+		resp_header(resp, "Access-Control-Allow-Headers", "%s",
+		    CORS_ALLOW_HEADERS);
+		resp_header(resp, "Access-Control-Max-Age", "%d",
+		    CORS_MAX_AGE_S);
+		resp->status = 204;
+	} else
+		problem(resp, 404, "NOT_FOUND", "no such resource");
+	buf_release(&methods);
+	return 1;
 }
 
 /*
@@ -420,6 +469,8 @@ dispatch(FCGX_Request *r)
 		problem(&resp, 404, "NOT_FOUND", "no such resource");
 		goto send;
 	}
+	if (cors_step(r, &req, &resp))
+		goto send;
 	if ((route = route_find(&req, &resp)) == NULL)
 		goto send;
 	if (route->flags & ROUTE_ADMIN) {

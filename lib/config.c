@@ -8,10 +8,12 @@
 
 #include "buf.h"
 #include "config.h"
+#include "cors.h"
 
 struct config cfg;
 
-enum conf_type { CONF_INT, CONF_STR };
+/* CONF_ORIGINS: a string, checked as a list of web origins (lib/cors). */
+enum conf_type { CONF_INT, CONF_STR, CONF_ORIGINS };
 
 struct conf_var {
 	const char	*name;
@@ -24,6 +26,7 @@ struct conf_var {
 
 #define I(f) CONF_INT, offsetof(struct config, f)
 #define S(f) CONF_STR, offsetof(struct config, f)
+#define O(f) CONF_ORIGINS, offsetof(struct config, f)
 
 static const struct conf_var vars[] = {
 	{ "TANDEM_DATA_DIR", S(data_dir), "./var", 0, 0,
@@ -100,6 +103,9 @@ static const struct conf_var vars[] = {
 	  "previous revisions kept per record for three-way merge" },
 	{ "TANDEM_SHUTDOWN_GRACE_S", I(shutdown_grace_s), "10", 1, 600,
 	  "how long SIGTERM waits for in-flight requests" },
+	{ "TANDEM_CORS_ORIGINS", O(cors_origins), NULL, 0, 0,
+	  "web origins allowed to call the API, comma-separated, exact "
+	  "scheme://host[:port] (unset: none)" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL }
 };
 
@@ -141,13 +147,19 @@ config_load(char *err, size_t errsz)
 	const char	*s;
 	int64_t		 n;
 	long		 cores;
+	char		 why[256];
 
 	memset(&cfg, 0, sizeof(cfg));
 	for (v = vars; v->name != NULL; v++) {
 		s = getenv(v->name);
 		if (s == NULL || *s == '\0')
 			s = v->def;
-		if (v->type == CONF_STR) {
+		if (v->type == CONF_ORIGINS && s != NULL &&
+		    cors_list_check(s, why, sizeof(why)) == -1) {
+			snprintf(err, errsz, "%s: %s", v->name, why);
+			return -1;
+		}
+		if (v->type != CONF_INT) {
 			char **p = (char **)((char *)&cfg + v->off);
 			*p = s ? strdup(s) : NULL;
 			continue;
@@ -192,7 +204,7 @@ config_free(void)
 	const struct conf_var *v;
 
 	for (v = vars; v->name != NULL; v++)
-		if (v->type == CONF_STR)
+		if (v->type != CONF_INT)
 			free(*(char **)((char *)&cfg + v->off));
 	free(cfg.jwt_secret);
 	memset(&cfg, 0, sizeof(cfg));

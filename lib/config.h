@@ -49,6 +49,7 @@ struct config {
 	int64_t	 sweep_ms;
 	int64_t	 history_keep;
 	int64_t	 shutdown_grace_s;
+	char	*cors_origins;		/* TANDEM_CORS_ORIGINS, or NULL */
 };
 
 extern struct config cfg;

@@ -12,7 +12,9 @@
 # (127.0.0.1), TANDEM_ADMIN_USER (admin), TANDEM_ADMIN_PASSWORD (generated
 # on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
 # TANDEM_AUTH_BURST (20), TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR
-# (public/), TANDEM_MAX_BODY_BYTES (1048576).  Every other TANDEM_*
+# (public/), TANDEM_SDK_DIR (clients/js/, served at /sdk/),
+# TANDEM_MAX_BODY_BYTES (1048576), TANDEM_CORS_ORIGINS (none; tandemd
+# reads it too).  Every other TANDEM_*
 # variable goes through to tandemd.
 set -eu
 
@@ -28,6 +30,7 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_AUTH_BURST:=20}"
 : "${TANDEM_ACCESS_LOG:=off}"
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
+: "${TANDEM_SDK_DIR:=$top/clients/js}"
 : "${TANDEM_MAX_BODY_BYTES:=1048576}"
 
 mkdir -p "$TANDEM_DATA_DIR"
@@ -79,9 +82,15 @@ access_log="$TANDEM_ACCESS_LOG"
 # them itself, before reading them.
 max_body=$((TANDEM_MAX_BODY_BYTES * 2))
 
-for f in mime.types fastcgi.conf security-headers.conf; do
+for f in mime.types fastcgi.conf security-headers.conf cors-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"
 done
+# The allowed origins as nginx map entries (for nginx's own errors).  An
+# entry of another shape is left out here; tandemd refuses to start on it.
+printf '%s\n' "${TANDEM_CORS_ORIGINS:-}" | tr ',' '\n' |
+    sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' |
+    grep -E '^[a-z][a-z0-9+.-]*://[][a-z0-9.:-]+$' |
+    sed 's/.*/"&" $http_origin;/' > "$prefix/conf/cors-origins.map" || true
 sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@PREFIX@|$prefix|g" \
     -e "s|@CONF_DIR@|$prefix/conf|g" \
@@ -98,6 +107,7 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@KEY@|$data/tls/key.pem|g" \
     -e "s|@HTPASSWD@|$data/htpasswd|g" \
     -e "s|@PUBLIC_DIR@|$TANDEM_PUBLIC_DIR|g" \
+    -e "s|@SDK_DIR@|$TANDEM_SDK_DIR|g" \
     "$here/nginx.conf.in" > "$prefix/conf/nginx.conf"
 nginx -t -q -p "$prefix" -c "$prefix/conf/nginx.conf"
 
