@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# nginx's own side of the contract: every error nginx answers itself is a
+# problem document with X-Request-Id (414, oversized headers, TRACE and
+# unknown methods, a direct request to an internal error location, 400,
+# 401, 404, 405, 413, 497, 500, 502, 503, 504), on HTTP/1.1 and HTTP/2 and
+# on the plain HTTP port.
+. "$(dirname "$0")/lib.sh"
+ADMIN="admin:$ADMIN_PASSWORD"
+
+# pdoc STATUS CODE: the last answer is the problem document STATUS CODE,
+# with the X-Request-Id header equal to its request_id.
+pdoc() {
+	local rid
+	rid=$(header X-Request-Id)
+	if [ -z "$rid" ]; then
+		fail "$CASE" "no X-Request-Id; status $STATUS, type '$CT', body: ${RBODY:0:200}"
+		return 1
+	fi
+	check "$1" application/problem+json '.code' "\"$2\"" '.status' "$1" \
+	    '.type' "\"/errors/$2\"" '.title|type' '"string"' '.detail|type' '"string"' \
+	    '.request_id' "\"$rid\""
+}
+
+# 9000 bytes: over nginx's 8k header buffers on HTTP/1.1, and under them
+# on HTTP/2 once HPACK's Huffman code has squeezed it (5 bits a letter).
+LONG=$(head -c 9000 /dev/zero | tr '\0' a)
+# Random base64: HPACK cannot squeeze 20000 of it under 8 KB.
+HUGE=$(head -c 16000 /dev/urandom | base64 -w0 | tr -d '+/=' | head -c 20000)
+
+stack_start
+
+# --- nginx's own errors, on HTTP/1.1 and HTTP/2 ------------------------------
+for proto in --http1.1 --http2; do
+	case_ "$proto: a query over 8 KB is 414 URI_TOO_LONG"
+	call GET "/api/v1/health?x=$LONG" "" "$proto"
+	pdoc 414 URI_TOO_LONG
+
+	if [ "$proto" = --http1.1 ]; then
+		case_ "$proto: a header over 8 KB is 431 HEADERS_TOO_LARGE"
+		call GET /api/v1/health "" "$proto" -H "X-Big: $LONG"
+		pdoc 431 HEADERS_TOO_LARGE
+
+		case_ "$proto: a cookie over 8 KB is 431 HEADERS_TOO_LARGE"
+		call GET / "" "$proto" -H "Cookie: a=$LONG"
+		pdoc 431 HEADERS_TOO_LARGE
+	else
+		# HTTP/2: nginx's HPACK decoder refuses a field over 8 KB encoded
+		# with GOAWAY ENHANCE_YOUR_CALM before there is a request to
+		# answer; no page, no response at all.
+		for h in "X-Big: $HUGE" "Cookie: a=$HUGE" "x-q: 1"; do
+			[ "$h" = "x-q: 1" ] && u="/api/v1/health?x=$HUGE" || u=/api/v1/health
+			case_ "$proto: a field over 8 KB after HPACK (${h%%:*}${u#/api/v1/health}) ends the connection"
+			rm -f "$STACK_DIR/body"
+			out=$(curl -skv --http2 -o "$STACK_DIR/body" -w '%{http_code}' --max-time 10 -H "$h" "$BASE$u" 2>"$STACK_DIR/err")
+			if [ "$out" = 000 ] && grep -qi 'GOAWAY' "$STACK_DIR/err" && ! grep -qi '<html' "$STACK_DIR/body" 2>/dev/null; then
+				ok "$CASE"
+			else
+				fail "$CASE" "status $out; $(grep -i 'goaway\|^< HTTP' "$STACK_DIR/err" | head -2)"
+			fi
+		done
+	fi
+
+	case_ "$proto: TRACE on the API is 405"
+	call TRACE /api/v1/health "" "$proto"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	case_ "$proto: TRACE on a static file is 405"
+	call TRACE /index.html "" "$proto"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	case_ "$proto: an unknown method on a static file is 405"
+	call FOO /index.html "" "$proto"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	case_ "$proto: an unknown method on the admin page is 405"
+	call BREW /admin/ "" "$proto" -u "$ADMIN"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	case_ "$proto: an unknown method on the API is tandemd's 405"
+	call FOO /api/v1/health "" "$proto"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	case_ "$proto: POST to a static file is 405"
+	call POST /index.html '{}' "$proto"
+	pdoc 405 METHOD_NOT_ALLOWED
+
+	for p in /.tandem-errors/400 /.tandem-errors/404 /.tandem-errors/ /.tandem-errors/x; do
+		case_ "$proto: a direct GET $p is 404"
+		call GET "$p" "" "$proto"
+		pdoc 404 NOT_FOUND
+	done
+
+	case_ "$proto: an invalid Host is 400"
+	call GET /api/v1/health "" "$proto" -H 'Host: a/b'
+	pdoc 400 VALIDATION_FAILED
+
+	case_ "$proto: a NUL byte in the path is 400"
+	call GET /api/v1/sessions/a%00b "" "$proto"
+	pdoc 400 VALIDATION_FAILED
+
+	case_ "$proto: the admin page without a login is 401 with a Basic challenge"
+	call GET /admin/ "" "$proto"
+	pdoc 401 INVALID_CREDENTIALS
+	[[ "$(header WWW-Authenticate)" == Basic* ]] && ok "$CASE: challenge" ||
+	    fail "$CASE" "WWW-Authenticate '$(header WWW-Authenticate)'"
+
+	case_ "$proto: a wrong admin login on the admin API is 401"
+	call GET /api/v1/admin/stats "" "$proto" -u admin:wrong
+	pdoc 401 INVALID_CREDENTIALS
+
+	case_ "$proto: a missing static file is 404"
+	call GET /no-such-file.html "" "$proto"
+	pdoc 404 NOT_FOUND
+
+	case_ "$proto: a body over twice the limit is 413"
+	head -c 2200000 /dev/zero | tr '\0' 'a' > "$STACK_DIR/huge"
+	call POST /api/v1/sync/push "" "$proto" --data-binary "@$STACK_DIR/huge" -H 'Content-Type: application/json'
+	pdoc 413 PAYLOAD_TOO_LARGE
+done
+
+case_ "plain HTTP sent to the HTTPS port is 400"
+BASE="http://127.0.0.1:$HTTPS_PORT" call GET /api/v1/health
+pdoc 400 VALIDATION_FAILED
+
+# --- the plain HTTP port's own errors -------------------------------------------
+case_ "plain HTTP: a query over 8 KB is 414"
+BASE=$HTTP_BASE call GET "/api/v1/health?x=$HUGE"
+pdoc 414 URI_TOO_LONG
+case_ "plain HTTP: a header over 8 KB is 431"
+BASE=$HTTP_BASE call GET /api/v1/health "" -H "X-Big: $LONG"
+pdoc 431 HEADERS_TOO_LARGE
+case_ "plain HTTP: TRACE is 405"
+BASE=$HTTP_BASE call TRACE /api/v1/health
+pdoc 405 METHOD_NOT_ALLOWED
+case_ "plain HTTP: an invalid Host is 400"
+BASE=$HTTP_BASE call GET /api/v1/health "" -H 'Host: a/b'
+pdoc 400 VALIDATION_FAILED
+case_ "plain HTTP: a direct GET of an error location is 404"
+BASE=$HTTP_BASE call GET /.tandem-errors/400
+pdoc 404 NOT_FOUND
+
+# --- 500, 503 and 504: statuses nginx makes only rarely, by `return` -------------
+conf="$STACK_DIR/data/nginx/conf/nginx.conf"
+sed -i '0,/location \/api\/v1\/ {/s||location = /.tandem-test/500 { return 500; }\n\t\tlocation = /.tandem-test/503 { return 503; }\n\t\tlocation = /.tandem-test/504 { return 504; }\n\t\t&|' "$conf"
+nginx -q -p "$STACK_DIR/data/nginx" -c "$conf" -s reload 2>/dev/null
+for i in $(seq 50); do
+	[ "$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/.tandem-test/503")" = 503 ] && break
+	sleep 0.1
+done
+for proto in --http1.1 --http2; do
+	for s in 500:INTERNAL_ERROR 503:SERVICE_UNAVAILABLE 504:GATEWAY_TIMEOUT; do
+		case_ "$proto: nginx's own ${s%%:*} is a problem document"
+		call GET "/.tandem-test/${s%%:*}" "" "$proto"
+		pdoc "${s%%:*}" "${s#*:}"
+	done
+	case_ "$proto: nginx's 503 carries Retry-After"
+	call GET /.tandem-test/503 "" "$proto"
+	[ "$(header Retry-After)" = 1 ] && ok "$CASE" || fail "$CASE" "Retry-After '$(header Retry-After)'"
+done
+
+# --- 502 while tandemd is down: on the API and on the admin API --------------------
+pids=()
+for p in $(pgrep -f 'tandemd serve'); do
+	{ tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "TANDEM_DATA_DIR=$STACK_DIR/data" && pids+=("$p")
+done
+if [ ${#pids[@]} -eq 0 ]; then
+	fail "502" "no tandemd process of this stack found"
+else
+	kill -STOP "${pids[@]}"
+	mv "$STACK_DIR/data/run/tandemd.sock" "$STACK_DIR/data/run/tandemd.sock.away"
+	for proto in --http1.1 --http2; do
+		case_ "$proto: tandemd down: the API is 502 BAD_GATEWAY"
+		call GET /api/v1/health "" "$proto"
+		pdoc 502 BAD_GATEWAY
+		case_ "$proto: tandemd down: the admin API is 502 BAD_GATEWAY"
+		call GET /api/v1/admin/stats "" "$proto" -u "$ADMIN"
+		pdoc 502 BAD_GATEWAY
+		case_ "$proto: tandemd down: /metrics is 502 BAD_GATEWAY"
+		call GET /metrics "" "$proto"
+		pdoc 502 BAD_GATEWAY
+		case_ "$proto: tandemd down: /auth/ is 502 BAD_GATEWAY"
+		call POST /api/v1/auth/login '{}' "$proto"
+		pdoc 502 BAD_GATEWAY
+	done
+	mv "$STACK_DIR/data/run/tandemd.sock.away" "$STACK_DIR/data/run/tandemd.sock"
+	kill -CONT "${pids[@]}"
+fi
+
+finish
