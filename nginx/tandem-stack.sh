@@ -11,9 +11,11 @@
 # TANDEM_HTTPS_PORT (8443), TANDEM_HTTP_PORT (8080), TANDEM_BIND
 # (127.0.0.1), TANDEM_ADMIN_USER (admin), TANDEM_ADMIN_PASSWORD (generated
 # on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
-# TANDEM_AUTH_BURST (20), TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR
-# (public/), TANDEM_MAX_BODY_BYTES (1048576).  Every other TANDEM_*
-# variable goes through to tandemd.
+# TANDEM_AUTH_BURST (20), TANDEM_ADMIN_RATE (5 r/s per address on /admin/,
+# /api/v1/admin/ and /metrics), TANDEM_ADMIN_BURST (20),
+# TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR (public/),
+# TANDEM_MAX_BODY_BYTES (1048576).  Every other TANDEM_* variable goes
+# through to tandemd.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,9 +28,23 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_ADMIN_USER:=admin}"
 : "${TANDEM_AUTH_RATE:=10}"
 : "${TANDEM_AUTH_BURST:=20}"
+: "${TANDEM_ADMIN_RATE:=5}"
+: "${TANDEM_ADMIN_BURST:=20}"
 : "${TANDEM_ACCESS_LOG:=off}"
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
 : "${TANDEM_MAX_BODY_BYTES:=1048576}"
+
+# The values nginx's configuration is rendered with: refused here, with
+# the variable's name, rather than as a line of nginx -t.
+need() { # VAR REGEX WHAT
+	eval "v=\${$1}"
+	if ! printf '%s' "$v" | grep -Eqx "$2"; then
+		echo "tandem: $1 must be $3 (got '$v')" >&2
+		exit 1
+	fi
+}
+need TANDEM_ADMIN_RATE '[1-9][0-9]{0,5}' 'a number of requests per second, 1..999999'
+need TANDEM_ADMIN_BURST '[0-9]{1,6}' 'a number of requests, 0..999999'
 
 mkdir -p "$TANDEM_DATA_DIR"
 data=$(cd "$TANDEM_DATA_DIR" && pwd)
@@ -89,6 +105,8 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@MAX_BODY@|$max_body|g" \
     -e "s|@AUTH_RATE@|$TANDEM_AUTH_RATE|g" \
     -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
+    -e "s|@ADMIN_RATE@|$TANDEM_ADMIN_RATE|g" \
+    -e "s|@ADMIN_BURST@|$TANDEM_ADMIN_BURST|g" \
     -e "s|@SOCKET@|$TANDEM_SOCKET|g" \
     -e "s|@BIND@|$TANDEM_BIND|g" \
     -e "s|@HTTP_PORT@|$TANDEM_HTTP_PORT|g" \

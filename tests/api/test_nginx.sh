@@ -3,7 +3,8 @@
 # problem document with X-Request-Id (414, oversized headers, TRACE and
 # unknown methods, a direct request to an internal error location, 400,
 # 401, 404, 405, 413, 497, 500, 502, 503, 504), on HTTP/1.1 and HTTP/2 and
-# on the plain HTTP port.
+# on the plain HTTP port; the per-address rate limit of /admin/,
+# /api/v1/admin/ and /metrics (TANDEM_ADMIN_RATE, TANDEM_ADMIN_BURST).
 . "$(dirname "$0")/lib.sh"
 ADMIN="admin:$ADMIN_PASSWORD"
 
@@ -19,6 +20,15 @@ pdoc() {
 	check "$1" application/problem+json '.code' "\"$2\"" '.status' "$1" \
 	    '.type' "\"/errors/$2\"" '.title|type' '"string"' '.detail|type' '"string"' \
 	    '.request_id' "\"$rid\""
+}
+
+# flood N URL [curl args...]: N requests on one connection; prints the
+# statuses, one a line.
+flood() {
+	local n=$1 url=$2 i args=()
+	shift 2
+	for i in $(seq "$n"); do args+=(-o /dev/null "$url"); done
+	curl -sk -w '%{http_code}\n' "$@" "${args[@]}"
 }
 
 # 9000 bytes: over nginx's 8k header buffers on HTTP/1.1, and under them
@@ -185,5 +195,41 @@ else
 	mv "$STACK_DIR/data/run/tandemd.sock.away" "$STACK_DIR/data/run/tandemd.sock"
 	kill -CONT "${pids[@]}"
 fi
+
+stack_stop
+
+# --- a second stack: a low admin rate -----------------------------------------
+stack_start TANDEM_ADMIN_RATE=2 TANDEM_ADMIN_BURST=5
+
+# --- the admin area's rate limit ---------------------------------------------------
+# Each area: a fresh bucket (2 r/s refills the burst of 5 in 2.5 s), then
+# 40 guesses at once: at most the burst and what refills get through.
+for u in /admin/ /api/v1/admin/stats /metrics; do
+	sleep 3
+	case_ "admin rate: 40 requests at once on $u are cut off past the burst"
+	codes=$(flood 40 "$BASE$u" -u admin:wrong)
+	n429=$(grep -c '^429$' <<<"$codes")
+	if [ "$n429" -ge 30 ]; then ok "$CASE ($n429 of 40 refused)"
+	else fail "$CASE" "$n429 of 40 refused: $(sort <<<"$codes" | uniq -c | tr '\n' ' ')"; fi
+	case_ "admin rate: past the burst, $u is 429 RATE_LIMITED with Retry-After"
+	call GET "$u" "" -u admin:wrong
+	pdoc 429 RATE_LIMITED
+	[ -n "$(header Retry-After)" ] && ok "$CASE: Retry-After" || fail "$CASE" "no Retry-After"
+done
+sleep 3
+case_ "admin rate: the right login is served again once the bucket refills"
+call GET /api/v1/admin/stats "" -u "$ADMIN"
+check 200 application/json
+case_ "admin rate: a loopback scrape of /metrics at a steady rate is never refused"
+bad=""
+for i in 1 2 3 4 5 6; do
+	c=$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/metrics")
+	[ "$c" = 200 ] || bad+=" $i:$c"
+	sleep 0.6
+done
+[ -z "$bad" ] && ok "$CASE" || fail "$CASE" "refused:$bad"
+case_ "admin rate: /api/v1/ outside the admin area is not limited by it"
+codes=$(flood 40 "$BASE/api/v1/health")
+[ "$(grep -c '^200$' <<<"$codes")" = 40 ] && ok "$CASE" || fail "$CASE" "$(sort <<<"$codes" | uniq -c | tr '\n' ' ')"
 
 finish
