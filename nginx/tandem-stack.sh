@@ -13,9 +13,10 @@
 # on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
 # TANDEM_AUTH_BURST (20), TANDEM_ADMIN_RATE (5 r/s per address on /admin/,
 # /api/v1/admin/ and /metrics), TANDEM_ADMIN_BURST (20),
-# TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR (public/),
-# TANDEM_MAX_BODY_BYTES (1048576).  Every other TANDEM_* variable goes
-# through to tandemd.
+# TANDEM_SERVER_NAME (unset: the HTTP redirect keeps a plain-hostname Host
+# and otherwise uses the server's address), TANDEM_ACCESS_LOG (off),
+# TANDEM_PUBLIC_DIR (public/), TANDEM_MAX_BODY_BYTES (1048576).  Every
+# other TANDEM_* variable goes through to tandemd.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +31,7 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_AUTH_BURST:=20}"
 : "${TANDEM_ADMIN_RATE:=5}"
 : "${TANDEM_ADMIN_BURST:=20}"
+: "${TANDEM_SERVER_NAME:=}"
 : "${TANDEM_ACCESS_LOG:=off}"
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
 : "${TANDEM_MAX_BODY_BYTES:=1048576}"
@@ -45,6 +47,10 @@ need() { # VAR REGEX WHAT
 }
 need TANDEM_ADMIN_RATE '[1-9][0-9]{0,5}' 'a number of requests per second, 1..999999'
 need TANDEM_ADMIN_BURST '[0-9]{1,6}' 'a number of requests, 0..999999'
+if [ -n "$TANDEM_SERVER_NAME" ]; then
+	need TANDEM_SERVER_NAME '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*' \
+	    'a plain host name (letters, digits, hyphens and dots)'
+fi
 
 mkdir -p "$TANDEM_DATA_DIR"
 data=$(cd "$TANDEM_DATA_DIR" && pwd)
@@ -94,6 +100,15 @@ access_log="$TANDEM_ACCESS_LOG"
 # in the contract's order (404/405 before 413); past that nginx refuses
 # them itself, before reading them.
 max_body=$((TANDEM_MAX_BODY_BYTES * 2))
+# With a server name, the redirect goes there whatever the Host; without
+# one, to a plain-hostname Host or the server's address (nginx.conf.in's
+# $tandem_redirect_host).
+server_name="_"
+redirect_host='$tandem_redirect_host'
+if [ -n "$TANDEM_SERVER_NAME" ]; then
+	server_name=$TANDEM_SERVER_NAME
+	redirect_host=$TANDEM_SERVER_NAME
+fi
 
 for f in mime.types fastcgi.conf security-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"
@@ -107,6 +122,8 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
     -e "s|@ADMIN_RATE@|$TANDEM_ADMIN_RATE|g" \
     -e "s|@ADMIN_BURST@|$TANDEM_ADMIN_BURST|g" \
+    -e "s|@SERVER_NAME@|$server_name|g" \
+    -e "s|@REDIRECT_HOST@|$redirect_host|g" \
     -e "s|@SOCKET@|$TANDEM_SOCKET|g" \
     -e "s|@BIND@|$TANDEM_BIND|g" \
     -e "s|@HTTP_PORT@|$TANDEM_HTTP_PORT|g" \

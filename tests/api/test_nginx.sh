@@ -3,8 +3,10 @@
 # problem document with X-Request-Id (414, oversized headers, TRACE and
 # unknown methods, a direct request to an internal error location, 400,
 # 401, 404, 405, 413, 497, 500, 502, 503, 504), on HTTP/1.1 and HTTP/2 and
-# on the plain HTTP port; the per-address rate limit of /admin/,
-# /api/v1/admin/ and /metrics (TANDEM_ADMIN_RATE, TANDEM_ADMIN_BURST).
+# on the plain HTTP port; the redirect's host (TANDEM_SERVER_NAME, or the
+# request's Host only when it is a plain hostname or address); the
+# per-address rate limit of /admin/, /api/v1/admin/ and /metrics
+# (TANDEM_ADMIN_RATE, TANDEM_ADMIN_BURST).
 . "$(dirname "$0")/lib.sh"
 ADMIN="admin:$ADMIN_PASSWORD"
 
@@ -20,6 +22,11 @@ pdoc() {
 	check "$1" application/problem+json '.code' "\"$2\"" '.status' "$1" \
 	    '.type' "\"/errors/$2\"" '.title|type' '"string"' '.detail|type' '"string"' \
 	    '.request_id' "\"$rid\""
+}
+
+# location_host: the host (and port) of the last answer's Location.
+location_host() {
+	header Location | sed -E 's|^https://([^/]*)/.*$|\1|'
 }
 
 # flood N URL [curl args...]: N requests on one connection; prints the
@@ -196,10 +203,50 @@ else
 	kill -CONT "${pids[@]}"
 fi
 
+# --- the redirect's host without TANDEM_SERVER_NAME ------------------------------
+case_ "unset name: a plain hostname in Host is kept"
+BASE=$HTTP_BASE call GET /api/v1/health "" -H 'Host: sync.example.test'
+check 308 -
+[ "$(header Location)" = "https://sync.example.test:$HTTPS_PORT/api/v1/health" ] && ok "$CASE: Location" ||
+    fail "$CASE" "Location '$(header Location)'"
+for h in 'a@evil.example' 'evil.example?x' 'evil.example#x' 'evil.example\x' 'evil_example' '-evil.example'; do
+	case_ "unset name: Host '$h' is not reflected"
+	BASE=$HTTP_BASE call GET /api/v1/health "" -H "Host: $h"
+	if [ "$STATUS" = 400 ]; then
+		pdoc 400 VALIDATION_FAILED
+	else
+		check 308 -
+		[ "$(location_host)" = "127.0.0.1:$HTTPS_PORT" ] && ok "$CASE: Location" ||
+		    fail "$CASE" "Location '$(header Location)'"
+	fi
+done
+case_ "unset name: HTTP/1.0 without Host goes to the server's address"
+r=$(printf 'GET /api/v1/health HTTP/1.0\r\n\r\n' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT; cat >&3; cat <&3" | tr -d '\r')
+loc=$(sed -n 's/^Location: //p' <<<"$r")
+[ "$loc" = "https://127.0.0.1:$HTTPS_PORT/api/v1/health" ] && ok "$CASE" || fail "$CASE" "Location '$loc'"
+
 stack_stop
 
-# --- a second stack: a low admin rate -----------------------------------------
-stack_start TANDEM_ADMIN_RATE=2 TANDEM_ADMIN_BURST=5
+# --- a second stack: a server name, a low admin rate ----------------------------
+stack_start TANDEM_SERVER_NAME=sync.example.test TANDEM_ADMIN_RATE=2 \
+    TANDEM_ADMIN_BURST=5
+
+# --- the redirect's host with TANDEM_SERVER_NAME -----------------------------------
+case_ "a server name: the redirect goes there whatever the Host"
+BASE=$HTTP_BASE call GET '/api/v1/health?a=1' "" -H 'Host: evil.example'
+check 308 -
+[ "$(header Location)" = "https://sync.example.test:$HTTPS_PORT/api/v1/health?a=1" ] && ok "$CASE: Location" ||
+    fail "$CASE" "Location '$(header Location)'"
+case_ "a server name: HTTP/1.0 without Host goes there too"
+r=$(printf 'GET /x HTTP/1.0\r\n\r\n' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT; cat >&3; cat <&3" | tr -d '\r')
+loc=$(sed -n 's/^Location: //p' <<<"$r")
+[ "$loc" = "https://sync.example.test:$HTTPS_PORT/x" ] && ok "$CASE" || fail "$CASE" "Location '$loc'"
+case_ "a server name: HTTPS still answers under another Host"
+call GET /api/v1/health
+check 200 application/json '.status' '"ok"'
+case_ "a server name: the HTTPS server is named"
+grep -qE '^[[:space:]]*server_name sync\.example\.test;' "$STACK_DIR/data/nginx/conf/nginx.conf" && ok "$CASE" ||
+    fail "$CASE" "$(grep -n server_name "$STACK_DIR/data/nginx/conf/nginx.conf")"
 
 # --- the admin area's rate limit ---------------------------------------------------
 # Each area: a fresh bucket (2 r/s refills the burst of 5 in 2.5 s), then
