@@ -13,6 +13,7 @@
 # on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
 # TANDEM_AUTH_BURST (20), TANDEM_ADMIN_RATE (5 r/s per address on /admin/,
 # /api/v1/admin/ and /metrics), TANDEM_ADMIN_BURST (20),
+# TANDEM_CONN_PER_ADDR (2000 requests at once per address; 0: no limit),
 # TANDEM_SERVER_NAME (unset: the HTTP redirect keeps a plain-hostname Host
 # and otherwise uses the server's address), TANDEM_ACCESS_LOG (off),
 # TANDEM_PUBLIC_DIR (public/), TANDEM_MAX_BODY_BYTES (1048576).  Every
@@ -31,6 +32,7 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_AUTH_BURST:=20}"
 : "${TANDEM_ADMIN_RATE:=5}"
 : "${TANDEM_ADMIN_BURST:=20}"
+: "${TANDEM_CONN_PER_ADDR:=2000}"
 : "${TANDEM_SERVER_NAME:=}"
 : "${TANDEM_ACCESS_LOG:=off}"
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
@@ -47,6 +49,8 @@ need() { # VAR REGEX WHAT
 }
 need TANDEM_ADMIN_RATE '[1-9][0-9]{0,5}' 'a number of requests per second, 1..999999'
 need TANDEM_ADMIN_BURST '[0-9]{1,6}' 'a number of requests, 0..999999'
+need TANDEM_CONN_PER_ADDR '0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]' \
+    'a number of requests, 0 (no limit) or 1..65535'
 if [ -n "$TANDEM_SERVER_NAME" ]; then
 	need TANDEM_SERVER_NAME '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*' \
 	    'a plain host name (letters, digits, hyphens and dots)'
@@ -109,6 +113,8 @@ if [ -n "$TANDEM_SERVER_NAME" ]; then
 	server_name=$TANDEM_SERVER_NAME
 	redirect_host=$TANDEM_SERVER_NAME
 fi
+conn_limit="limit_conn addr $TANDEM_CONN_PER_ADDR;"
+[ "$TANDEM_CONN_PER_ADDR" = 0 ] && conn_limit="# no limit_conn: TANDEM_CONN_PER_ADDR=0"
 
 for f in mime.types fastcgi.conf security-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"
@@ -122,6 +128,7 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
     -e "s|@ADMIN_RATE@|$TANDEM_ADMIN_RATE|g" \
     -e "s|@ADMIN_BURST@|$TANDEM_ADMIN_BURST|g" \
+    -e "s|@CONN_LIMIT@|$conn_limit|g" \
     -e "s|@SERVER_NAME@|$server_name|g" \
     -e "s|@REDIRECT_HOST@|$redirect_host|g" \
     -e "s|@SOCKET@|$TANDEM_SOCKET|g" \

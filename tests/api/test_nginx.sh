@@ -6,7 +6,8 @@
 # on the plain HTTP port; the redirect's host (TANDEM_SERVER_NAME, or the
 # request's Host only when it is a plain hostname or address); the
 # per-address rate limit of /admin/, /api/v1/admin/ and /metrics
-# (TANDEM_ADMIN_RATE, TANDEM_ADMIN_BURST).
+# (TANDEM_ADMIN_RATE, TANDEM_ADMIN_BURST); the per-address connection
+# limit (TANDEM_CONN_PER_ADDR).
 . "$(dirname "$0")/lib.sh"
 ADMIN="admin:$ADMIN_PASSWORD"
 
@@ -225,11 +226,16 @@ r=$(printf 'GET /api/v1/health HTTP/1.0\r\n\r\n' | timeout 5 bash -c "exec 3<>/d
 loc=$(sed -n 's/^Location: //p' <<<"$r")
 [ "$loc" = "https://127.0.0.1:$HTTPS_PORT/api/v1/health" ] && ok "$CASE" || fail "$CASE" "Location '$loc'"
 
+# --- the connection limit's default ------------------------------------------------
+case_ "the default per-address connection limit is 2000"
+grep -qE '^[[:space:]]*limit_conn [a-z_]+ 2000;' "$STACK_DIR/data/nginx/conf/nginx.conf" && ok "$CASE" ||
+    fail "$CASE" "$(grep -n limit_conn "$STACK_DIR/data/nginx/conf/nginx.conf")"
+
 stack_stop
 
-# --- a second stack: a server name, a low admin rate ----------------------------
+# --- a second stack: a server name, a low admin rate, a low connection limit ------
 stack_start TANDEM_SERVER_NAME=sync.example.test TANDEM_ADMIN_RATE=2 \
-    TANDEM_ADMIN_BURST=5
+    TANDEM_ADMIN_BURST=5 TANDEM_CONN_PER_ADDR=6
 
 # --- the redirect's host with TANDEM_SERVER_NAME -----------------------------------
 case_ "a server name: the redirect goes there whatever the Host"
@@ -278,5 +284,39 @@ done
 case_ "admin rate: /api/v1/ outside the admin area is not limited by it"
 codes=$(flood 40 "$BASE/api/v1/health")
 [ "$(grep -c '^200$' <<<"$codes")" = 40 ] && ok "$CASE" || fail "$CASE" "$(sort <<<"$codes" | uniq -c | tr '\n' ' ')"
+
+# --- the connection limit: 6 long polls held, the 7th request is refused -----------
+PW="correct horse battery"
+register conn@example.com "$PW"
+login T conn@example.com "$PW" conn-dev
+TOKEN=$T call GET /api/v1/events
+cur=$(jqr .cursor)
+polls=()
+for i in 1 2 3 4 5 6; do
+	curl -sk -o /dev/null --max-time 30 -H "Authorization: Bearer $T" \
+	    "$BASE/api/v1/events?after=$cur&timeout=25" &
+	polls+=($!)
+done
+for i in $(seq 50); do
+	c=$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")
+	[ "$c" = 429 ] && break
+	sleep 0.1
+done
+case_ "connections: past TANDEM_CONN_PER_ADDR, a request is 429 RATE_LIMITED"
+call GET /api/v1/health
+pdoc 429 RATE_LIMITED
+[ -n "$(header Retry-After)" ] && ok "$CASE: Retry-After" || fail "$CASE" "no Retry-After"
+case_ "connections: the limit covers static files too"
+call GET /index.html "" --http1.1
+pdoc 429 RATE_LIMITED
+kill "${polls[@]}" 2>/dev/null
+wait "${polls[@]}" 2>/dev/null
+case_ "connections: once the polls end, requests are served again"
+for i in $(seq 50); do
+	call GET /api/v1/health
+	[ "$STATUS" = 200 ] && break
+	sleep 0.1
+done
+check 200 application/json '.status' '"ok"'
 
 finish
