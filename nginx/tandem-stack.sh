@@ -11,11 +11,15 @@
 # TANDEM_HTTPS_PORT (8443), TANDEM_HTTP_PORT (8080), TANDEM_BIND
 # (127.0.0.1), TANDEM_ADMIN_USER (admin), TANDEM_ADMIN_PASSWORD (generated
 # on first start), TANDEM_AUTH_RATE (10 r/s per address on /auth/),
-# TANDEM_AUTH_BURST (20), TANDEM_ACCESS_LOG (off), TANDEM_PUBLIC_DIR
-# (public/), TANDEM_SDK_DIR (clients/js/, served at /sdk/),
-# TANDEM_MAX_BODY_BYTES (1048576), TANDEM_CORS_ORIGINS (none; tandemd
-# reads it too).  Every other TANDEM_*
-# variable goes through to tandemd.
+# TANDEM_AUTH_BURST (20), TANDEM_ADMIN_RATE (5 r/s per address on /admin/,
+# /api/v1/admin/ and /metrics), TANDEM_ADMIN_BURST (20),
+# TANDEM_CONN_PER_ADDR (2000 requests at once per address; 0: no limit),
+# TANDEM_SERVER_NAME (unset: the HTTP redirect keeps a plain-hostname Host
+# and otherwise uses the server's address), TANDEM_ACCESS_LOG (off),
+# TANDEM_PUBLIC_DIR (public/), TANDEM_SDK_DIR (clients/js/, served at
+# /sdk/), TANDEM_MAX_BODY_BYTES (1048576), TANDEM_CORS_ORIGINS (none;
+# tandemd reads it too).  Every other TANDEM_* variable goes through to
+# tandemd.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,10 +32,32 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_ADMIN_USER:=admin}"
 : "${TANDEM_AUTH_RATE:=10}"
 : "${TANDEM_AUTH_BURST:=20}"
+: "${TANDEM_ADMIN_RATE:=5}"
+: "${TANDEM_ADMIN_BURST:=20}"
+: "${TANDEM_CONN_PER_ADDR:=2000}"
+: "${TANDEM_SERVER_NAME:=}"
 : "${TANDEM_ACCESS_LOG:=off}"
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
 : "${TANDEM_SDK_DIR:=$top/clients/js}"
 : "${TANDEM_MAX_BODY_BYTES:=1048576}"
+
+# The values nginx's configuration is rendered with: refused here, with
+# the variable's name, rather than as a line of nginx -t.
+need() { # VAR REGEX WHAT
+	eval "v=\${$1}"
+	if ! printf '%s' "$v" | grep -Eqx "$2"; then
+		echo "tandem: $1 must be $3 (got '$v')" >&2
+		exit 1
+	fi
+}
+need TANDEM_ADMIN_RATE '[1-9][0-9]{0,5}' 'a number of requests per second, 1..999999'
+need TANDEM_ADMIN_BURST '[0-9]{1,6}' 'a number of requests, 0..999999'
+need TANDEM_CONN_PER_ADDR '0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]' \
+    'a number of requests, 0 (no limit) or 1..65535'
+if [ -n "$TANDEM_SERVER_NAME" ]; then
+	need TANDEM_SERVER_NAME '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*' \
+	    'a plain host name (letters, digits, hyphens and dots)'
+fi
 
 mkdir -p "$TANDEM_DATA_DIR"
 data=$(cd "$TANDEM_DATA_DIR" && pwd)
@@ -81,6 +107,17 @@ access_log="$TANDEM_ACCESS_LOG"
 # in the contract's order (404/405 before 413); past that nginx refuses
 # them itself, before reading them.
 max_body=$((TANDEM_MAX_BODY_BYTES * 2))
+# With a server name, the redirect goes there whatever the Host; without
+# one, to a plain-hostname Host or the server's address (nginx.conf.in's
+# $tandem_redirect_host).
+server_name="_"
+redirect_host='$tandem_redirect_host'
+if [ -n "$TANDEM_SERVER_NAME" ]; then
+	server_name=$TANDEM_SERVER_NAME
+	redirect_host=$TANDEM_SERVER_NAME
+fi
+conn_limit="limit_conn addr $TANDEM_CONN_PER_ADDR;"
+[ "$TANDEM_CONN_PER_ADDR" = 0 ] && conn_limit="# no limit_conn: TANDEM_CONN_PER_ADDR=0"
 
 for f in mime.types fastcgi.conf security-headers.conf cors-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"
@@ -98,6 +135,11 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@MAX_BODY@|$max_body|g" \
     -e "s|@AUTH_RATE@|$TANDEM_AUTH_RATE|g" \
     -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
+    -e "s|@ADMIN_RATE@|$TANDEM_ADMIN_RATE|g" \
+    -e "s|@ADMIN_BURST@|$TANDEM_ADMIN_BURST|g" \
+    -e "s|@CONN_LIMIT@|$conn_limit|g" \
+    -e "s|@SERVER_NAME@|$server_name|g" \
+    -e "s|@REDIRECT_HOST@|$redirect_host|g" \
     -e "s|@SOCKET@|$TANDEM_SOCKET|g" \
     -e "s|@BIND@|$TANDEM_BIND|g" \
     -e "s|@HTTP_PORT@|$TANDEM_HTTP_PORT|g" \

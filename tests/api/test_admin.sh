@@ -506,18 +506,23 @@ else
 	c3=$(curl -sk -o "$WORK/site-stats" -w '%{http_code}' -u "$ADMIN" "$S/api/v1/admin/stats")
 	c4=$(curl -sk -o /dev/null -w '%{http_code}' "$S/metrics")
 	c5=$(curl -sk -o /dev/null -w '%{http_code}' -u "$ADMIN" "$S/admin/")
-	c6=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$P80/api/v1/health")
+	c6=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: evil.example' "http://127.0.0.1:$P80/api/v1/health")
 	c7=$(curl -sk -o "$WORK/site-404" -w '%{http_code} %{content_type}' "$S/api/v1/nope")
 	c9=$(curl -sk -o /dev/null -w '%{http_code} %{content_type}' "$S/api/v1/sessions/a%00b")
+	c10=$(curl -sk -o /dev/null -w '%{http_code} %{content_type}' "$S/api/v1/health?x=$(head -c 9000 /dev/zero | tr '\0' a)")
+	c11=$(curl -sk -o /dev/null -w '%{http_code} %{content_type}' -X TRACE "$S/")
+	c12=$(curl -sk -o /dev/null -w '%{http_code} %{content_type}' "$S/.tandem-errors/400")
 	kill "$SITE_PID" 2>/dev/null
 	wait "$SITE_PID" 2>/dev/null
 	[ "$c1" = 200 ] && [ "$(jq -r .status "$WORK/site-health")" = ok ] &&
 	    [ "$c2" = "401 application/problem+json" ] && [ "$c8" = "401 application/problem+json" ] &&
 	    [ "$c3" = 200 ] && [ "$(jq -r .users "$WORK/site-stats")" = 2 ] && [ "$c4" = 200 ] &&
-	    [ "$c5" = 200 ] && [ "$c6" = "308 https://127.0.0.1/api/v1/health" ] &&
+	    [ "$c5" = 200 ] && [ "$c6" = "308 https://sync.example.com/api/v1/health" ] &&
 	    [ "$c7" = "404 application/problem+json" ] && [ "$c9" = "400 application/problem+json" ] &&
-	    ok "$CASE: health, admin 401 problem/200, metrics, page, 308, 404, 400" ||
-	    fail "$CASE" "health $c1, stats '$c2'/$c3, metrics $c4, page $c5 (anon '$c8'), http '$c6', 404 '$c7', NUL '$c9'"
+	    [ "$c10" = "414 application/problem+json" ] && [ "$c11" = "405 application/problem+json" ] &&
+	    [ "$c12" = "404 application/problem+json" ] &&
+	    ok "$CASE: health, admin 401 problem/200, metrics, page, 308 to the server name, 404, 400, 414, TRACE, error location" ||
+	    fail "$CASE" "health $c1, stats '$c2'/$c3, metrics $c4, page $c5 (anon '$c8'), http '$c6', 404 '$c7', NUL '$c9', 414 '$c10', TRACE '$c11', error location '$c12'"
 fi
 
 # --- backup while running, then restore ------------------------------------

@@ -112,7 +112,8 @@ case_ "every error code the code can answer is in the Problem schema"
 codes=$( { grep -ohE 'problem(_field)?\([^,]+, [0-9]+, "[A-Z_]+"' "$TOP"/handlers/*.c "$TOP"/lib/*.c |
     grep -oE '"[A-Z_]+"$' | tr -d '"'
     grep -ohE 'unauthorized\([^,]+, "[A-Z_]+"' "$TOP"/handlers/*.c | grep -oE '"[A-Z_]+"$' | tr -d '"'
-    grep -ohE '"code":"[A-Z_]+"' "$TOP/nginx/nginx.conf.in" | cut -d'"' -f4; } | sort -u)
+    sed -n '/map \$status \$tandem_err_code {/,/}/p' "$TOP/nginx/nginx.conf.in" |
+    grep -oE '\b[A-Z][A-Z_]+\b'; } | sort -u)
 enum=$(jq -r '.components.schemas.Problem.properties.code.enum[]' "$WORK/bundle.json" | sort -u)
 missing=$(comm -23 <(echo "$codes") <(echo "$enum"))
 [ -n "$codes" ] && [ -z "$missing" ] && ok "$CASE ($(wc -w <<< "$codes") codes)" ||
