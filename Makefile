@@ -17,10 +17,11 @@ LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lutf8proc -lcrypto \
 	  -lpthread -lm
 LDFLAGS	+= $(if $(SAN),$(SANFLAGS))
 
-LIB_SRC	= $(sort $(wildcard lib/*.c))
+ENGINES	= sqlite
+LIB_SRC	= $(sort $(wildcard lib/*.c $(ENGINES:%=lib/%/*.c)))
 HND_SRC	= $(sort $(wildcard handlers/*.c))
-MIGS	= $(sort $(wildcard migrations/*.sql))
-LIB_OBJ	= $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+MIG_OBJ	= $(ENGINES:%=$(BUILD)/migrations_%.o)
+LIB_OBJ	= $(LIB_SRC:%.c=$(BUILD)/%.o) $(MIG_OBJ)
 HND_OBJ	= $(HND_SRC:%.c=$(BUILD)/%.o)
 HND_LIB_OBJ = $(filter-out $(BUILD)/handlers/main.o,$(HND_OBJ))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
@@ -63,14 +64,17 @@ deps-bench:
 
 build: $(BUILD)/tandemd $(UNIT_BIN)
 
-$(BUILD)/migrations.c: $(MIGS) migrations/embed.awk
+# Each engine's schema, migrations/ENGINE/*.sql, compiled into the binary.
+.SECONDEXPANSION:
+$(BUILD)/migrations_%.c: $$(sort $$(wildcard migrations/$$*/*.sql)) migrations/embed.awk
 	@mkdir -p $(@D)
-	awk -f migrations/embed.awk $(MIGS) > $@.tmp && mv $@.tmp $@
+	awk -v engine=$* -f migrations/embed.awk \
+	    $(sort $(wildcard migrations/$*/*.sql)) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/migrations.o: $(BUILD)/migrations.c lib/db.h
+$(BUILD)/migrations_%.o: $(BUILD)/migrations_%.c lib/db.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h) handlers/handlers.h
+$(BUILD)/%.o: %.c $(wildcard lib/*.h lib/*/*.h) handlers/handlers.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

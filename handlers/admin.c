@@ -3,15 +3,16 @@
  * text at /metrics.  Both routes are ROUTE_ADMIN: the dispatcher serves
  * them only when nginx's admin locations (basic auth, or loopback for
  * /metrics) set TANDEM_ADMIN.  The request counters come from lib/stats
- * (shared memory of every worker process), the counts from lib/db_admin.
+ * (shared memory of every worker process), the counts from the store,
+ * read in one snapshot.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_admin.h"
 #include "handlers.h"
 #include "problem.h"
 #include "stats.h"
@@ -25,14 +26,18 @@ ms_round(double ms)
 }
 
 static int
-counts_read(struct req *req, struct db_admin_counts *c)
+counts_tx(struct db *db, void *arg)
 {
-	struct db	*db = req_db(req);
-	int		 rc;
+	return db_admin_counts(db, now_ms() - cfg.presence_ttl_ms, arg);
+}
 
-	if (db == NULL)
-		return DB_ERROR;
-	rc = db_admin_counts(db, now_ms(), cfg.presence_ttl_ms, c);
+/* The server-wide counts, in one snapshot. */
+static int
+counts_read(struct req *req, struct admin_counts *c)
+{
+	int	 rc;
+
+	rc = db_read(req_db(req), counts_tx, c);
 	req_db_release(req);
 	return rc;
 }
@@ -54,7 +59,7 @@ int
 handle_admin_stats(struct req *req, struct resp *resp)
 {
 	struct stats_snapshot *s = NULL;
-	struct db_admin_counts c;
+	struct admin_counts c;
 	json_t		*o = NULL, *workers = NULL;
 	int		 i, rc;
 
@@ -130,7 +135,7 @@ prom_gauge(struct buf *b, const char *name, const char *help, double v)
 }
 
 static void
-prom_counts(struct buf *b, const struct db_admin_counts *c)
+prom_counts(struct buf *b, const struct admin_counts *c)
 {
 	prom_gauge(b, "tandem_db_bytes", "Size of the SQLite database "
 	    "(pages in use and free).", (double)c->db_bytes);
@@ -216,7 +221,7 @@ int
 handle_metrics(struct req *req, struct resp *resp)
 {
 	struct stats_snapshot *s;
-	struct db_admin_counts c;
+	struct admin_counts c;
 	struct buf	*b = &resp->raw;
 	int		 db_ok;
 

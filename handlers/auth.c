@@ -1,19 +1,23 @@
 /*
- * Auth: register, login, refresh, logout, and the token check every
- * ROUTE_AUTH request passes (auth_request).
+ * Auth (API.md "Auth"): register, login, refresh, logout, and the token
+ * check every ROUTE_AUTH request passes (auth_request).  Passwords and
+ * tokens are lib/auth.c's, the decisions lib/auth_rules.c's; each login
+ * and refresh is one operation in one transaction.
  */
 #include <string.h>
 #include <strings.h>
 
 #include "auth.h"
+#include "auth_rules.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_auth.h"
 #include "email.h"
 #include "handlers.h"
 #include "json.h"
 #include "log.h"
 #include "problem.h"
+#include "rand.h"
 
 static int
 unauthorized(struct resp *resp, const char *code, const char *detail)
@@ -22,6 +26,22 @@ unauthorized(struct resp *resp, const char *code, const char *detail)
 	    strcmp(code, "INVALID_TOKEN") == 0 && detail[0] == 'a' ? "" :
 	    ", error=\"invalid_token\"");
 	return problem(resp, 401, code, "%s", detail);
+}
+
+/* 503 for a moment's shortage (argon2 slots, memory): retry in a second. */
+static int
+unavailable(struct resp *resp, const char *detail)
+{
+	resp_header(resp, "Retry-After", "1");
+	return problem(resp, 503, "SERVICE_UNAVAILABLE", "%s", detail);
+}
+
+/* {id, email, created_at}: never the hash. */
+json_t *
+user_json(const struct user_row *u)
+{
+	return json_pack("{s:s, s:s, s:I}", "id", u->public_id,
+	    "email", u->email, "created_at", (json_int_t)u->created_at);
 }
 
 /*
@@ -36,10 +56,11 @@ int
 auth_request(struct req *req, struct resp *resp)
 {
 	struct access_claims c;
+	struct device_auth a;
 	enum auth_tok	 t;
-	enum device_state st = DEVICE_UNKNOWN;
+	enum device_state st;
 	const char	*h = req->authorization, *tok;
-	int64_t		 now = now_ms(), seen = 0, uid = 0;
+	int64_t		 now = now_ms();
 	int		 rc;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
@@ -56,12 +77,12 @@ auth_request(struct req *req, struct resp *resp)
 		return unauthorized(resp, "TOKEN_EXPIRED",
 		    "the access token has expired; refresh it");
 	}
-	rc = db_device_check(req_db(req), c.sub, c.did, c.family, &uid, &seen,
-	    &st);
-	if (rc != DB_OK) {
+	rc = db_device_check(req_db(req), c.sub, c.did, &a);
+	if (rc != DB_OK && rc != DB_NOTFOUND) {
 		auth_claims_free(&c);
-		return problem_db(resp, rc);
+		return answer_db(resp, rc);
 	}
+	st = device_state_of(rc == DB_OK, &a, c.family);
 	if (st != DEVICE_ACTIVE) {
 		auth_claims_free(&c);
 		if (st == DEVICE_UNKNOWN)
@@ -70,24 +91,17 @@ auth_request(struct req *req, struct resp *resp)
 		return unauthorized(resp, "DEVICE_REVOKED",
 		    "this device was revoked or logged out; log in again");
 	}
-	req->user_id = uid;
+	req->user_id = a.user_id;
 	req->user_pub = c.sub;
 	req->device_id = c.did;
 	req->jti = c.jti;
 	c.sub = c.did = c.jti = NULL;
 	auth_claims_free(&c);
-	if (now - seen >= cfg.seen_write_ms &&
-	    db_device_seen(req_db(req), uid, req->device_id, now) != DB_OK)
+	if (now - a.last_seen_at >= cfg.seen_write_ms &&
+	    device_seen_op(req_db(req), a.user_id, req->device_id, now) !=
+	    DB_OK)
 		log_msg(LOG_WARN, "could not record a device as seen");
 	return 0;
-}
-
-/* 503 for a moment's shortage (argon2 slots, memory): retry in a second. */
-static int
-unavailable(struct resp *resp, const char *detail)
-{
-	resp_header(resp, "Retry-After", "1");
-	return problem(resp, 503, "SERVICE_UNAVAILABLE", "%s", detail);
 }
 
 /*
@@ -100,9 +114,9 @@ unavailable(struct resp *resp, const char *detail)
 int
 handle_auth_register(struct req *req, struct resp *resp)
 {
+	struct user_row	 u;
 	const char	*raw, *pw;
-	char		*email = NULL, *hash = NULL, pub[2 + 24 + 1];
-	struct db_user	 u;
+	char		*email = NULL, *hash = NULL;
 	enum email_err	 why;
 	int64_t		 now = now_ms();
 	int		 rc;
@@ -130,62 +144,152 @@ handle_auth_register(struct req *req, struct resp *resp)
 		    "retry");
 		goto out;
 	}
-	pub[0] = 'u';
-	pub[1] = '_';
-	rc = auth_random_hex(pub + 2, 12) == -1 ? DB_ERROR :
-	    db_user_insert(req_db(req), pub, email, hash, now, &u.id);
+	rc = rand_id(u.public_id, sizeof(u.public_id), "u_", 12) == -1 ?
+	    DB_ERROR : db_user_insert(req_db(req), u.public_id, email, hash,
+	    now, &u.id);
 	if (rc == DB_CONSTRAINT) {
 		problem_field(resp, 409, "EMAIL_TAKEN", "email",
 		    "an account with this email exists");
 		goto out;
 	}
 	if (rc != DB_OK) {
-		problem_db(resp, rc);
+		answer_db(resp, rc);
 		goto out;
 	}
-	u.public_id = pub;
 	u.email = email;
 	u.created_at = now;
-	resp_json(resp, 201, json_pack("{s:o}", "user", db_user_json(&u)));
+	resp_json(resp, 201, json_pack("{s:o}", "user", user_json(&u)));
 out:
 	free(email);
 	free(hash);
 	return resp->status;
 }
 
+/* What a login or a refresh hands out, made inside its transaction. */
+struct tokens {
+	char	 refresh[AUTH_REFRESH_LEN + 1];
+	char	*access;
+	json_t	*device;
+};
+
+static void
+tokens_release(struct tokens *t)
+{
+	free(t->access);
+	json_decref(t->device);
+	memset(t, 0, sizeof(*t));
+}
+
 /*
- * The answer of login and refresh: a new access token and a new refresh
- * token (stored as its hash) in login family `family`, inside the
- * caller's transaction.  Returns a db_rc; on DB_OK resp is filled.
+ * A new access token and a new refresh token (stored as its hash) in
+ * login family `family` of device_id, inside the caller's transaction,
+ * and the device as the answer shows it.  Returns a db_rc.
  */
 static int
-issue_tokens(struct req *req, struct resp *resp, const struct db_user *u,
-    const char *device_id, const char *family)
+tokens_issue(struct db *db, const struct user_row *u, const char *device_id,
+    const char *family, struct tokens *t)
 {
-	char		 refresh[AUTH_REFRESH_LEN + 1], *access = NULL;
+	struct device_row d;
 	unsigned char	 h[32];
-	json_t		*dev = NULL;
 	int64_t		 now = now_ms();
 	int		 rc;
 
-	if (auth_refresh_token(refresh) == -1 ||
-	    (access = auth_access_token(u->public_id, device_id, family,
+	tokens_release(t);
+	if (auth_refresh_token(t->refresh) == -1 ||
+	    (t->access = auth_access_token(u->public_id, device_id, family,
 	    now / 1000)) == NULL)
 		return DB_ERROR;
-	auth_token_hash(refresh, h);
-	rc = db_refresh_insert(req->db, h, u->id, device_id, family, now,
-	    now + cfg.refresh_ttl_s * 1000);
-	if (rc == DB_OK)
-		rc = db_device_get(req->db, u->id, device_id, device_id, &dev);
-	if (rc == DB_OK)
-		resp_json(resp, 200, json_pack("{s:s, s:s, s:I, s:s, s:I, "
-		    "s:o, s:o}", "access_token", access, "token_type", "Bearer",
-		    "expires_in", (json_int_t)cfg.access_ttl_s,
-		    "refresh_token", refresh,
-		    "refresh_expires_in", (json_int_t)cfg.refresh_ttl_s,
-		    "user", db_user_json(u), "device", dev));
-	free(access);
-	return rc;
+	auth_token_hash(t->refresh, h);
+	if ((rc = db_refresh_insert(db, h, u->id, device_id, family, now,
+	    now + cfg.refresh_ttl_s * 1000)) != DB_OK ||
+	    (rc = db_device_get(db, u->id, device_id, &d)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	t->device = device_json(&d, device_id, now);
+	device_row_release(&d);
+	return t->device != NULL ? DB_OK : DB_ERROR;
+}
+
+/* 200: login's answer (refresh's too). */
+static int
+tokens_answer(struct resp *resp, const struct user_row *u, struct tokens *t)
+{
+	resp_json(resp, 200, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:O}",
+	    "access_token", t->access, "token_type", "Bearer",
+	    "expires_in", (json_int_t)cfg.access_ttl_s,
+	    "refresh_token", t->refresh,
+	    "refresh_expires_in", (json_int_t)cfg.refresh_ttl_s,
+	    "user", user_json(u), "device", t->device));
+	return resp->status;
+}
+
+struct login_op {
+	const struct user_row *user;
+	struct device_row in;		/* as the client names it */
+	enum login_action action;
+	struct tokens	 t;
+};
+
+/*
+ * Log device in->id of the user in: register it when new, re-activate it
+ * in a new login family when it was revoked or logged out, else keep its
+ * family; emit device.registered (or device.updated when a kept device
+ * changed its name or platform); issue the tokens.  LOGIN_LIMIT writes
+ * nothing.
+ */
+static int
+login_tx(struct db *db, void *arg)
+{
+	struct login_op	*l = arg;
+	struct device_row old;
+	int64_t		 uid = l->user->id, others = 0;
+	int		 rc, exists, changed = 0;
+
+	if ((rc = db_device_get(db, uid, l->in.id, &old)) != DB_OK &&
+	    rc != DB_NOTFOUND)
+		return rc;
+	exists = rc == DB_OK;
+	if (!exists || old.revoked_at != 0 || old.family[0] == '\0')
+		rc = db_devices_active_count(db, uid, l->in.id, &others);
+	if (rc != DB_OK && rc != DB_NOTFOUND) {
+		device_row_release(&old);
+		return rc;
+	}
+	l->action = login_decide(exists, &old, others, cfg.max_devices);
+	if (l->action == LOGIN_KEEP) {
+		changed = login_changes_device(&old, l->in.platform,
+		    l->in.name);
+		snprintf(l->in.family, sizeof(l->in.family), "%s",
+		    old.family);
+	} else if (rand_hex(l->in.family, (sizeof(l->in.family) - 1) / 2) ==
+	    -1) {
+		device_row_release(&old);
+		return DB_ERROR;
+	}
+	if (exists)
+		device_row_release(&old);
+	l->in.created_at = l->in.last_seen_at = now_ms();
+	switch (l->action) {
+	case LOGIN_LIMIT:
+		return DB_OK;
+	case LOGIN_REGISTER:
+		rc = db_device_insert(db, uid, &l->in);
+		break;
+	default:
+		rc = db_device_login(db, uid, &l->in);
+		break;
+	}
+	if (rc != DB_OK)
+		return rc;
+	if (l->action != LOGIN_KEEP)
+		rc = event_append(db, uid, l->in.id, "device.registered", NULL,
+		    json_pack("{s:s, s:s, s:s}", "device_id", l->in.id,
+		    "platform", l->in.platform, "name", l->in.name), NULL);
+	else if (changed)
+		rc = event_append(db, uid, l->in.id, "device.updated", NULL,
+		    json_pack("{s:s}", "device_id", l->in.id), NULL);
+	if (rc != DB_OK)
+		return rc;
+	return tokens_issue(db, l->user, l->in.id, l->in.family, &l->t);
 }
 
 /*
@@ -200,16 +304,16 @@ issue_tokens(struct req *req, struct resp *resp, const struct db_user *u,
 int
 handle_auth_login(struct req *req, struct resp *resp)
 {
-	const char	*raw, *pw;
+	struct login_op	 l;
+	struct user_row	 u;
+	const char	*raw, *pw, *id, *platform, *name, *push;
 	json_t		*dj;
-	struct db_device_new d;
-	struct db_user	 u;
 	enum email_err	 why;
-	char		 fam[AUTH_FAMILY_LEN + 1], *family = NULL, *email = NULL;
-	int		 rc = DB_OK, ok;
+	char		*email;
+	int		 rc, ok;
 
+	memset(&l, 0, sizeof(l));
 	memset(&u, 0, sizeof(u));
-	memset(&d, 0, sizeof(d));
 	if (body_object(req, resp) == -1 ||
 	    field_str(resp, req->json, "email", "email", F_REQUIRED, 0,
 	    EMAIL_INPUT_MAX, &raw) == -1 ||
@@ -223,13 +327,13 @@ handle_auth_login(struct req *req, struct resp *resp)
 	if (!json_is_object(dj))
 		return problem_field(resp, 400, "VALIDATION_FAILED", "device",
 		    "device must be an object");
-	if (field_id(resp, dj, "id", "device.id", F_REQUIRED, &d.id) == -1 ||
+	if (field_id(resp, dj, "id", "device.id", F_REQUIRED, &id) == -1 ||
 	    field_str(resp, dj, "platform", "device.platform", F_REQUIRED, 1,
-	    64, &d.platform) == -1 ||
+	    64, &platform) == -1 ||
 	    field_str(resp, dj, "name", "device.name", F_REQUIRED, 1, 64,
-	    &d.name) == -1 ||
+	    &name) == -1 ||
 	    field_str(resp, dj, "push_token", "device.push_token", F_NULLABLE,
-	    1, 4096, &d.push_token) == -1)
+	    1, 4096, &push) == -1)
 		return resp->status;
 
 	/*
@@ -242,9 +346,8 @@ handle_auth_login(struct req *req, struct resp *resp)
 	rc = email == NULL ? DB_NOTFOUND :
 	    db_user_get_by_email(req_db(req), email, &u);
 	free(email);
-	email = NULL;
 	if (rc != DB_OK && rc != DB_NOTFOUND)
-		return problem_db(resp, rc);
+		return answer_db(resp, rc);
 	/* Release the connection during the argon2 work. */
 	req_db_release(req);
 	ok = rc == DB_OK ? auth_password_verify(u.password_hash, pw) :
@@ -259,36 +362,74 @@ handle_auth_login(struct req *req, struct resp *resp)
 		    "wrong email or password");
 		goto out;
 	}
-	if (auth_random_hex(fam, AUTH_FAMILY_LEN / 2) == -1 ||
-	    (rc = db_begin(req_db(req))) != DB_OK) {
-		problem_db(resp, rc == DB_OK ? DB_ERROR : rc);
+	l.user = &u;
+	snprintf(l.in.id, sizeof(l.in.id), "%s", id);
+	snprintf(l.in.platform, sizeof(l.in.platform), "%s", platform);
+	snprintf(l.in.name, sizeof(l.in.name), "%s", name);
+	l.in.push_token = (char *)push;		/* borrowed */
+	if ((rc = db_tx(req_db(req), login_tx, &l)) != DB_OK) {
+		answer_db(resp, rc);
 		goto out;
 	}
-	rc = db_device_login(req->db, u.id, &d, fam, cfg.max_devices,
-	    now_ms(), &family);
-	if (rc == DB_CONSTRAINT) {
-		db_rollback(req->db);
+	if (l.action == LOGIN_LIMIT) {
 		problem(resp, 403, "DEVICE_LIMIT_EXCEEDED",
 		    "this account has %lld active devices; revoke one first",
 		    (long long)cfg.max_devices);
 		problem_set(resp, "max_devices", json_integer(cfg.max_devices));
 		goto out;
 	}
-	if (rc == DB_OK)
-		rc = issue_tokens(req, resp, &u, d.id, family);
-	if (rc == DB_OK)
-		rc = db_commit(req->db);
-	else
-		db_rollback(req->db);
-	if (rc != DB_OK)
-		problem_db(resp, rc);
-	else
-		log_json(LOG_INFO, "login", json_pack("{s:s, s:s}",
-		    "user", u.public_id, "device", d.id));
+	tokens_answer(resp, &u, &l.t);
+	log_json(LOG_INFO, "login", json_pack("{s:s, s:s}", "user",
+	    u.public_id, "device", l.in.id));
 out:
-	free(family);
-	db_user_release(&u);
+	tokens_release(&l.t);
+	user_row_release(&u);
 	return resp->status;
+}
+
+struct refresh_op {
+	unsigned char	 hash[32];
+	enum refresh_state state;
+	struct refresh_row r;
+	struct user_row	 u;
+	struct tokens	 t;
+};
+
+/*
+ * Spend a refresh token: rotate it (REFRESH_OK), or, for a token spent
+ * before, revoke the login it belonged to (the device, when this family
+ * is still its current one): that revocation commits even though the
+ * answer is 401.
+ */
+static int
+refresh_tx(struct db *db, void *arg)
+{
+	struct refresh_op *o = arg;
+	int64_t		 now = now_ms();
+	int		 rc;
+
+	user_row_release(&o->u);
+	rc = db_refresh_get(db, o->hash, &o->r);
+	if (rc != DB_OK && rc != DB_NOTFOUND)
+		return rc;
+	o->state = refresh_classify(rc == DB_OK, &o->r, now);
+	switch (o->state) {
+	case REFRESH_REUSED:
+		/* caused by a request presenting the device's token */
+		if (!o->r.current)
+			return DB_OK;
+		rc = device_revoke_op(db, o->r.user_id, o->r.device_id,
+		    o->r.device_id);
+		return rc == DB_NOTFOUND ? DB_OK : rc;
+	case REFRESH_OK:
+		if ((rc = db_refresh_spend(db, o->hash, now)) != DB_OK ||
+		    (rc = db_user_get_by_id(db, o->r.user_id, &o->u)) != DB_OK)
+			return rc == DB_NOTFOUND ? DB_ERROR : rc;
+		return tokens_issue(db, &o->u, o->r.device_id, o->r.family,
+		    &o->t);
+	default:
+		return DB_OK;
+	}
 }
 
 /*
@@ -300,34 +441,27 @@ out:
 int
 handle_auth_refresh(struct req *req, struct resp *resp)
 {
+	struct refresh_op o;
 	const char	*tok;
-	unsigned char	 h[32];
-	enum refresh_state st;
-	struct db_user	 u;
-	int64_t		 uid = 0;
-	char		*dev = NULL, *family = NULL;
 	int		 rc;
 
-	memset(&u, 0, sizeof(u));
+	memset(&o, 0, sizeof(o));
 	if (body_object(req, resp) == -1 ||
 	    field_str(resp, req->json, "refresh_token", "refresh_token",
 	    F_REQUIRED, 1, 256, &tok) == -1)
 		return resp->status;
-	auth_token_hash(tok, h);
-	if ((rc = db_begin(req_db(req))) != DB_OK)
-		return problem_db(resp, rc);
-	rc = db_refresh_use(req->db, h, now_ms(), &st, &uid, &dev, &family);
-	if (rc != DB_OK)
-		goto fail;
-	switch (st) {
+	auth_token_hash(tok, o.hash);
+	if ((rc = db_tx(req_db(req), refresh_tx, &o)) != DB_OK) {
+		answer_db(resp, rc);
+		goto out;
+	}
+	switch (o.state) {
 	case REFRESH_OK:
-		if ((rc = db_user_get_by_id(req->db, uid, &u)) != DB_OK ||
-		    (rc = issue_tokens(req, resp, &u, dev, family)) != DB_OK)
-			goto fail;
+		tokens_answer(resp, &o.u, &o.t);
 		break;
 	case REFRESH_REUSED:
 		log_json(LOG_WARN, "refresh token reused; login revoked",
-		    json_pack("{s:s}", "device", dev));
+		    json_pack("{s:s}", "device", o.r.device_id));
 		unauthorized(resp, "TOKEN_REUSED", "this refresh token was "
 		    "already used; the login is revoked: log in again");
 		break;
@@ -345,18 +479,23 @@ handle_auth_refresh(struct req *req, struct resp *resp)
 		    "the refresh token is invalid");
 		break;
 	}
-	/* A reuse's revocation must stick even though the answer is 401. */
-	if ((rc = db_commit(req->db)) != DB_OK)
-		goto fail;
-	goto out;
-fail:
-	db_rollback(req->db);
-	problem_db(resp, rc);
 out:
-	free(dev);
-	free(family);
-	db_user_release(&u);
+	tokens_release(&o.t);
+	user_row_release(&o.u);
 	return resp->status;
+}
+
+struct logout_op {
+	int64_t		 user_id;
+	const char	*device_id;
+};
+
+static int
+logout_tx(struct db *db, void *arg)
+{
+	struct logout_op *o = arg;
+
+	return device_revoke_op(db, o->user_id, o->device_id, o->device_id);
 }
 
 /*
@@ -367,18 +506,11 @@ out:
 int
 handle_auth_logout(struct req *req, struct resp *resp)
 {
-	int	 rc;
+	struct logout_op o = { req->user_id, req->device_id };
+	int		 rc;
 
-	if ((rc = db_begin(req_db(req))) != DB_OK)
-		return problem_db(resp, rc);
-	rc = db_device_revoke(req->db, req->user_id, req->device_id,
-	    req->device_id);
-	if (rc == DB_OK)
-		rc = db_commit(req->db);
-	else
-		db_rollback(req->db);
-	if (rc != DB_OK)
-		return problem_db(resp, rc);
+	if ((rc = db_tx(req_db(req), logout_tx, &o)) != DB_OK)
+		return answer_db(resp, rc);
 	resp->status = 204;
 	return 204;
 }

@@ -1,23 +1,23 @@
 /*
- * conflicts.c: the conflicts stored by pushes (strategy manual, or a
- * merge that could not be done), listed, read and resolved.  A
- * resolution is written as a new version of the record, so every device
- * converges on it by pulling.
+ * Conflicts (API.md "Sync"): the conflicts stored by pushes (strategy
+ * manual, or a merge that could not be done), listed, read and resolved.
+ * A resolution is one operation: written as a new version of the record,
+ * so every device converges on it by pulling.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_events.h"
-#include "db_sync.h"
 #include "handlers.h"
-#include "jcs.h"
 #include "json.h"
 #include "problem.h"
 #include "sync_rules.h"
+
+#define LIST_DEF	100
+#define LIST_MAX	1000
 
 enum resolution {
 	RESOLVE_SERVER,
@@ -30,9 +30,73 @@ static const char *const resolution_names[RESOLVE__MAX + 1] = {
 	"server", "client", "merged", NULL
 };
 
-static const char *const filter_names[DB_CONFLICTS__MAX + 1] = {
+static const char *const filter_names[CONFLICTS__MAX + 1] = {
 	"open", "resolved", "all", NULL
 };
+
+/* The outcome of resolving a conflict. */
+enum resolve_outcome {
+	RESOLVE_OK,
+	RESOLVE_NOTFOUND,
+	RESOLVE_ALREADY,
+	RESOLVE_STALE,
+	RESOLVE_OUT__MAX
+};
+
+static const struct outcome resolve_outcomes[RESOLVE_OUT__MAX] = {
+	[RESOLVE_NOTFOUND] = { 404, "NOT_FOUND", "no such conflict", NULL,
+	    NULL, NULL },
+	[RESOLVE_ALREADY] = { 409, "ALREADY_RESOLVED", "conflict %s is "
+	    "resolved already", NULL, NULL, NULL },
+	[RESOLVE_STALE] = { 409, "CONFLICT_STALE", "the record of conflict %s "
+	    "changed since the conflict was stored", NULL, NULL, NULL },
+};
+
+/* Stored text read back as a value, or null for NULL. */
+static json_t *
+stored_or_null(const char *text)
+{
+	return text != NULL ? json_load_stored(text, strlen(text)) :
+	    json_null();
+}
+
+/* The contract's conflict object.  A new reference or NULL. */
+json_t *
+conflict_json(const struct conflict_row *c)
+{
+	json_t	*cd = stored_or_null(c->client_data);
+	json_t	*sd = stored_or_null(c->server_data);
+
+	if (cd == NULL || sd == NULL) {
+		json_decref(cd);
+		json_decref(sd);
+		return NULL;
+	}
+	return json_pack("{s:I, s:s, s:s, s:o, s:s, s:I, s:I, "
+	    "s:{s:o, s:b, s:I}, s:{s:I, s:o, s:b, s:o}, s:o, s:o}",
+	    "id", (json_int_t)c->id,
+	    "collection", c->collection,
+	    "record_id", c->record_id,
+	    "device_id", c->device_id[0] != '\0' ? json_string(c->device_id) :
+	    json_null(),
+	    "status", c->resolved ? "resolved" : "open",
+	    "created_at", (json_int_t)c->created_at,
+	    "base_version", (json_int_t)c->base_version,
+	    "client",
+	    "data", cd,
+	    "deleted", c->client_deleted,
+	    "modified_at", (json_int_t)c->client_modified_at,
+	    "server",
+	    "version", (json_int_t)c->server_version,
+	    "data", sd,
+	    "deleted", c->server_deleted,
+	    "modified_at", c->server_modified_at != 0 ?
+	    json_integer(c->server_modified_at) : json_null(),
+	    "resolved_at", c->resolved_at != 0 ?
+	    json_integer(c->resolved_at) : json_null(),
+	    "resolution", c->resolution[0] != '\0' ?
+	    json_string(c->resolution) : json_null());
+}
 
 /* The conflict id of the path (the dispatcher checked it is digits). */
 static int64_t
@@ -43,43 +107,82 @@ conflict_id(const struct req *req)
 	return s != NULL ? strtoll(s, NULL, 10) : 0;
 }
 
-/* A database failure inside a request whose user must exist: 503. */
+struct list_op {
+	json_t		*arr;
+	int64_t		 limit;
+	int64_t		 last;
+	int		 more;
+};
+
 static int
-db_fail(struct resp *resp, int rc)
+list_one(void *arg, const struct conflict_row *c)
 {
-	return problem_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
+	struct list_op	*l = arg;
+	json_t		*v;
+
+	if ((int64_t)json_array_size(l->arr) == l->limit) {
+		l->more = 1;
+		return DB_ROLLBACK;	/* enough */
+	}
+	if ((v = conflict_json(c)) == NULL ||
+	    json_array_append_new(l->arr, v) == -1)
+		return DB_ERROR;
+	l->last = c->id;
+	return DB_OK;
 }
 
 /*
- * GET /conflicts?status=open|resolved|all&collection=c
- *	200 {conflicts:[...]} (by id; default status open)
- *	400 VALIDATION_FAILED (status, collection)
+ * GET /conflicts?status=open|resolved|all&collection=c&limit=N&after=ID
+ *	200 {conflicts:[...], next_after, more} (by id, default status
+ *	    open, at most limit: default 100, 1..1000; next_after is the
+ *	    last id returned, after itself on an empty page)
+ *	400 VALIDATION_FAILED (status, collection, limit, after: not a
+ *	    conflict of the user)
  *	503 SERVICE_UNAVAILABLE
  */
 int
 handle_conflicts_list(struct req *req, struct resp *resp)
 {
-	const char	*status = req_query(req, "status");
+	struct conflict_row c;
+	struct list_op	 l;
+	struct db	*db;
 	const char	*coll = req_query(req, "collection");
-	json_t		*list = NULL;
-	int		 filter = DB_CONFLICTS_OPEN, rc;
+	int64_t		 after;
+	int		 filter, rc;
 
-	if (status != NULL) {
-		for (filter = 0; filter_names[filter] != NULL; filter++)
-			if (strcmp(filter_names[filter], status) == 0)
-				break;
-		if (filter_names[filter] == NULL)
-			return problem_field(resp, 400, "VALIDATION_FAILED",
-			    "status", "status is open, resolved or all");
-	}
+	memset(&l, 0, sizeof(l));
+	if (query_enum(req, resp, "status", filter_names, CONFLICTS_OPEN,
+	    &filter) == -1 ||
+	    req_query_int(req, resp, "limit", LIST_DEF, 1, LIST_MAX,
+	    &l.limit) == -1 ||
+	    req_query_int(req, resp, "after", 0, 1, INT64_MAX, &after) == -1)
+		return resp->status;
 	if (coll != NULL && !valid_collection(coll))
 		return problem_field(resp, 400, "VALIDATION_FAILED",
 		    "collection", "collection names are 1..64 bytes of "
 		    "[a-z0-9_-]");
-	if ((rc = db_conflicts_list(req_db(req), req->user_id,
-	    (enum db_conflict_filter)filter, coll, &list)) != DB_OK)
-		return db_fail(resp, rc);
-	return resp_json(resp, 200, json_pack("{s:o}", "conflicts", list));
+	db = req_db(req);
+	if (after != 0) {
+		rc = db_conflict_get(db, req->user_id, after, &c);
+		if (rc == DB_NOTFOUND)
+			return problem_field(resp, 400, "VALIDATION_FAILED",
+			    "after", "after names no conflict of this user");
+		if (rc != DB_OK)
+			return answer_db(resp, rc);
+		conflict_row_release(&c);
+	}
+	if ((l.arr = json_array()) == NULL)
+		return answer_db(resp, DB_ERROR);
+	l.last = after;
+	if ((rc = db_conflicts_list(db, req->user_id,
+	    (enum conflict_filter)filter, coll, after, l.limit + 1, list_one,
+	    &l)) != DB_OK) {
+		json_decref(l.arr);
+		return answer_db(resp, rc);
+	}
+	return resp_json(resp, 200, json_pack("{s:o, s:o, s:b}", "conflicts",
+	    l.arr, "next_after", l.last != 0 ? json_integer(l.last) :
+	    json_null(), "more", l.more));
 }
 
 /*
@@ -91,15 +194,21 @@ handle_conflicts_list(struct req *req, struct resp *resp)
 int
 handle_conflicts_get(struct req *req, struct resp *resp)
 {
-	json_t	*c = NULL;
-	int	 rc;
+	struct conflict_row c;
+	json_t		*v;
+	int		 rc;
 
 	rc = db_conflict_get(req_db(req), req->user_id, conflict_id(req), &c);
 	if (rc == DB_NOTFOUND)
-		return problem(resp, 404, "NOT_FOUND", "no such conflict");
+		return problem_outcome(resp, &resolve_outcomes[RESOLVE_NOTFOUND],
+		    NULL);
 	if (rc != DB_OK)
-		return db_fail(resp, rc);
-	return resp_json(resp, 200, json_pack("{s:o}", "conflict", c));
+		return answer_db(resp, rc);
+	v = conflict_json(&c);
+	conflict_row_release(&c);
+	if (v == NULL)
+		return answer_db(resp, DB_ERROR);
+	return resp_json(resp, 200, json_pack("{s:o}", "conflict", v));
 }
 
 /*
@@ -111,159 +220,143 @@ static int
 resolve_parse(struct req *req, struct resp *resp, int *resolution,
     char **canon)
 {
-	struct buf	 path;
-	json_t		*data;
-	int		 rc = -1, found;
+	json_t	*data;
 
 	*canon = NULL;
-	buf_init(&path, 0);
 	if (body_object(req, resp) == -1 ||
 	    field_enum(resp, req->json, "resolution", "resolution",
 	    F_REQUIRED, resolution_names, 0, resolution) == -1)
-		goto out;
+		return -1;
 	data = json_member_normal(req->json, "data");
 	if (data != NULL && json_is_null(data))
 		data = NULL;
 	if (*resolution != RESOLVE_MERGED) {
-		if (data != NULL) {
-			problem_field(resp, 400, "VALIDATION_FAILED", "data",
-			    "data is only taken with resolution \"merged\"");
-			goto out;
-		}
-		rc = 0;
-		goto out;
+		if (data == NULL)
+			return 0;
+		problem_field(resp, 400, "VALIDATION_FAILED", "data",
+		    "data is only taken with resolution \"merged\"");
+		return -1;
 	}
 	if (data == NULL || !json_is_object(data)) {
 		problem_field(resp, 400, "VALIDATION_FAILED", "data",
 		    data == NULL ? "resolution \"merged\" requires data" :
 		    "data must be a JSON object");
-		goto out;
+		return -1;
 	}
-	if ((*canon = jcs_dump(data)) == NULL) {
-		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory");
-		goto out;
-	}
-	if ((int64_t)strlen(*canon) > cfg.max_record_bytes) {
-		problem_field(resp, 413, "PAYLOAD_TOO_LARGE", "data",
-		    "the record is %zu bytes; the limit is %lld",
-		    strlen(*canon), (long long)cfg.max_record_bytes);
-		goto out;
-	}
-	if (cfg.secret_guard) {
-		buf_adds(&path, "data");
-		if ((found = sync_secret_find(data, &path)) != 0) {
-			if (found == 1)
-				problem_field(resp, 422, "SECRET_REJECTED",
-				    buf_str(&path),
-				    "private keys are never synced");
-			else
-				problem(resp, 503, "SERVICE_UNAVAILABLE",
-				    "out of memory");
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	if (rc == -1) {
+	if (sync_data_check(resp, data, canon) == -1) {
 		free(*canon);
 		*canon = NULL;
+		return -1;
 	}
-	buf_release(&path);
-	return rc;
+	return 0;
 }
 
+struct resolve_op {
+	int64_t		 user_id;
+	const char	*device_id;
+	int64_t		 cid;
+	int		 resolution;
+	const char	*merged;
+	enum resolve_outcome out;
+	json_t		*answer;	/* {conflict, record}, or the stale server */
+};
+
 /*
- * Inside the transaction: check the conflict is open and current, write
- * the chosen side as a new version, mark it resolved, append the events
- * and read back {conflict, record}.  Returns a db_rc, or -1 when resp
- * already holds the answer (404, 409).
+ * Check the conflict is open and current, write the chosen side as a
+ * new version, mark it resolved, append the events, read back the
+ * answer.
  */
 static int
-resolve_tx(struct req *req, struct resp *resp, struct db *db, int64_t cid,
-    int resolution, const char *merged, json_t **out)
+resolve_tx(struct db *db, void *arg)
 {
-	struct db_conflict	 c;
-	struct db_record_state	 s;
-	struct db_record_write	 w;
-	json_t			*server = NULL, *conflict = NULL, *rec = NULL;
-	char			 sum[JCS_SHA256_LEN];
-	int64_t			 version, now = now_ms();
-	int			 rc;
+	struct resolve_op *r = arg;
+	struct conflict_row c;
+	struct record_state s;
+	struct record_write w;
+	struct record_row rec;
+	json_t		*cj, *rj;
+	char		 sum[JCS_SHA256_LEN];
+	int64_t		 now = now_ms();
+	int		 rc;
 
-	if ((rc = db_conflict_load(db, req->user_id, cid, &c)) != DB_OK) {
-		if (rc == DB_NOTFOUND) {
-			problem(resp, 404, "NOT_FOUND", "no such conflict");
-			rc = -1;
-		}
-		return rc;
+	json_decref(r->answer);
+	r->answer = NULL;
+	if ((rc = db_conflict_get(db, r->user_id, r->cid, &c)) != DB_OK) {
+		r->out = RESOLVE_NOTFOUND;
+		return rc == DB_NOTFOUND ? DB_OK : rc;
 	}
 	if (c.resolved) {
-		problem(resp, 409, "ALREADY_RESOLVED",
-		    "conflict %lld is resolved already", (long long)cid);
-		rc = -1;
+		r->out = RESOLVE_ALREADY;
 		goto out;
 	}
-	if ((rc = db_record_state(db, req->user_id, c.collection, c.record_id,
+	if ((rc = db_record_state(db, r->user_id, c.collection, c.record_id,
 	    &s)) != DB_OK)
 		goto out;
 	if (s.version != c.server_version) {
-		rc = db_record_get(db, req->user_id, c.collection, c.record_id,
-		    &server);
-		if (rc == DB_NOTFOUND)
-			server = json_null();
-		else if (rc != DB_OK)
-			goto out;
-		problem(resp, 409, "CONFLICT_STALE", "%s/%s changed since the "
-		    "conflict was stored: version %lld, not %lld",
-		    c.collection, c.record_id, (long long)s.version,
-		    (long long)c.server_version);
-		problem_set(resp, "server", server);
-		server = NULL;
-		rc = -1;
+		r->out = RESOLVE_STALE;
+		rc = db_record_get(db, r->user_id, c.collection, c.record_id,
+		    &rec);
+		if (rc == DB_NOTFOUND) {
+			r->answer = json_null();
+			rc = DB_OK;
+		} else if (rc == DB_OK) {
+			r->answer = record_json(&rec);
+			record_row_release(&rec);
+		}
 		goto out;
 	}
+	memset(&w, 0, sizeof(w));
 	w.collection = c.collection;
 	w.id = c.record_id;
-	w.data = resolution == RESOLVE_MERGED ? merged :
-	    resolution == RESOLVE_CLIENT ? c.client_data : c.server_data;
+	w.data = r->resolution == RESOLVE_MERGED ? r->merged :
+	    r->resolution == RESOLVE_CLIENT ? c.client_data : c.server_data;
 	if (w.data != NULL)
 		sync_checksum(w.data, strlen(w.data), sum);
 	else
 		sync_checksum("null", 4, sum);
 	w.checksum = sum;
 	w.modified_at = now;
-	w.device_id = req->device_id;
-	if ((rc = db_record_put(db, req->user_id, &w, &s, &version)) !=
-	    DB_OK ||
-	    (rc = db_conflict_mark_resolved(db, req->user_id, cid,
-	    resolution_names[resolution], req->device_id, now, version)) !=
+	w.device_id = r->device_id;
+	w.history_keep = cfg.history_keep;
+	if ((rc = db_clock_next(db, r->user_id, &w.version)) != DB_OK ||
+	    (rc = db_record_put(db, r->user_id, &w, &s)) != DB_OK)
+		goto out;
+	if ((rc = db_conflict_resolve(db, r->user_id, r->cid,
+	    resolution_names[r->resolution], r->device_id, now,
+	    w.version)) != DB_OK) {
+		rc = rc == DB_NOTFOUND ? DB_ERROR : rc;
+		goto out;
+	}
+	if ((rc = event_append(db, r->user_id, r->device_id,
+	    "conflict.resolved", NULL, json_pack("{s:I, s:s, s:s}",
+	    "conflict_id", (json_int_t)r->cid, "collection", c.collection,
+	    "record_id", c.record_id), NULL)) != DB_OK ||
+	    (rc = event_append(db, r->user_id, r->device_id, "record.changed",
+	    NULL, json_pack("{s:[s], s:i, s:I}", "collections", c.collection,
+	    "count", 1, "version", (json_int_t)w.version), NULL)) != DB_OK ||
+	    (rc = db_device_push_mark(db, r->user_id, r->device_id, now)) !=
 	    DB_OK)
 		goto out;
-	if ((rc = db_event_add(db, req->user_id, req->device_id,
-	    "conflict.resolved", NULL, json_pack("{s:I, s:s, s:s}",
-	    "conflict_id", (json_int_t)cid, "collection", c.collection,
-	    "record_id", c.record_id), NULL)) != DB_OK ||
-	    (rc = db_event_add(db, req->user_id, req->device_id,
-	    "record.changed", NULL, json_pack("{s:[s], s:i, s:I}",
-	    "collections", c.collection, "count", 1,
-	    "version", (json_int_t)version), NULL)) != DB_OK ||
-	    (rc = db_device_push_mark(db, req->user_id, req->device_id,
-	    now)) != DB_OK)
+	conflict_row_release(&c);
+	if ((rc = db_conflict_get(db, r->user_id, r->cid, &c)) != DB_OK)
 		goto out;
-	if ((rc = db_conflict_get(db, req->user_id, cid, &conflict)) !=
-	    DB_OK ||
-	    (rc = db_record_get(db, req->user_id, c.collection, c.record_id,
+	if ((rc = db_record_get(db, r->user_id, c.collection, c.record_id,
 	    &rec)) != DB_OK)
 		goto out;
-	if ((*out = json_pack("{s:o, s:o}", "conflict", conflict, "record",
-	    rec)) == NULL)
+	cj = conflict_json(&c);
+	rj = record_json(&rec);
+	record_row_release(&rec);
+	if (cj == NULL || rj == NULL ||
+	    (r->answer = json_pack("{s:o, s:o}", "conflict", cj, "record",
+	    rj)) == NULL) {
+		json_decref(cj);
+		json_decref(rj);
 		rc = DB_ERROR;
-	conflict = rec = NULL;
+		goto out;
+	}
+	r->out = RESOLVE_OK;
 out:
-	json_decref(server);
-	json_decref(conflict);
-	json_decref(rec);
-	db_conflict_release(&c);
+	conflict_row_release(&c);
 	return rc;
 }
 
@@ -284,31 +377,34 @@ out:
 int
 handle_conflicts_resolve(struct req *req, struct resp *resp)
 {
-	struct db	*db;
-	json_t		*out = NULL;
-	char		*merged = NULL;
-	int		 resolution, rc;
+	struct resolve_op r;
+	char		*merged = NULL, id[24];
+	int		 rc;
 
-	if (resolve_parse(req, resp, &resolution, &merged) == -1)
-		goto done;
-	db = req_db(req);
-	if ((rc = db_begin(db)) != DB_OK) {
-		db_fail(resp, rc);
-		goto done;
+	memset(&r, 0, sizeof(r));
+	if (resolve_parse(req, resp, &r.resolution, &merged) == -1)
+		goto out;
+	r.user_id = req->user_id;
+	r.device_id = req->device_id;
+	r.cid = conflict_id(req);
+	r.merged = merged;
+	if ((rc = db_tx(req_db(req), resolve_tx, &r)) != DB_OK) {
+		answer_db(resp, rc);
+		goto out;
 	}
-	rc = resolve_tx(req, resp, db, conflict_id(req), resolution, merged,
-	    &out);
-	if (rc == DB_OK)
-		rc = db_commit(db);
-	else
-		db_rollback(db);
-	if (rc == DB_OK) {
-		resp_json(resp, 200, out);
-		out = NULL;
-	} else if (rc != -1)
-		db_fail(resp, rc);
-done:
-	json_decref(out);
+	if (r.out == RESOLVE_OK) {
+		resp_json(resp, 200, r.answer);
+		r.answer = NULL;
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%lld", (long long)r.cid);
+	problem_outcome(resp, &resolve_outcomes[r.out], id);
+	if (r.out == RESOLVE_STALE) {
+		problem_set(resp, "server", r.answer);
+		r.answer = NULL;
+	}
+out:
+	json_decref(r.answer);
 	free(merged);
 	return resp->status;
 }

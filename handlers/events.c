@@ -1,32 +1,34 @@
 /*
- * GET /events (the long poll) and POST /events (application events).
+ * Events (API.md "Events and long polling"): every operation appends its
+ * events with event_append() inside its own transaction, and the commit
+ * rings the user's doorbell; GET /events is the long poll, POST /events
+ * an application event.
  *
  * A poll that finds nothing after its cursor waits on the user's doorbell
- * (lib/doorbell), holding a thread but no database connection: every
- * commit that appends an event for the user rings it, in whichever worker
- * process it ran.  The counter is read before the database is, and the
- * sleep only starts while the counter still holds that value, so an event
- * committed between the look and the sleep still wakes the poll.
- *
- * The database is read only after a ring.  The poll's FastCGI connection
- * is watched (doorbell_watch): when the client goes away nginx closes it,
- * the watcher rings, and the poll answers and frees its thread at once.
- * SIGTERM rings every bucket and the poll answers with what it has.  Were
- * the watch unavailable, the sleep is cut in POLL_SLICE_MS slices to look
- * at the connection instead.
+ * (lib/doorbell), holding no database connection: every commit that
+ * appends an event for the user rings it, in whichever worker process it
+ * ran.  The counter is read before the database is, and the sleep only
+ * starts while the counter still holds that value, so an event committed
+ * between the look and the sleep still wakes the poll.  The poll's
+ * FastCGI connection is watched (doorbell_watch): when the client goes
+ * away nginx closes it, the watcher rings, and the poll answers and frees
+ * its thread at once.  SIGTERM rings every bucket and the poll answers
+ * with what it has.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_events.h"
 #include "doorbell.h"
+#include "events_rules.h"
 #include "handlers.h"
 #include "jcs.h"
 #include "json.h"
+#include "log.h"
 #include "problem.h"
 #include "stats.h"
 #include "waits.h"
@@ -38,23 +40,118 @@
 #define POLL_TIMEOUT_DEF 25
 /* Retry-After of a poll refused because its device waits too much. */
 #define WAIT_RETRY_S	2
-/* "app." and 1..60 bytes of [a-z0-9._-] */
-#define APP_PREFIX	"app."
-#define APP_NAME_MAX	60
+/* Rows pruned per write transaction, and batches per sweep. */
+#define SWEEP_BATCH	5000
+#define SWEEP_BATCHES	20
 
-static const char app_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
-
-/* Whether type is an application event type: "app." + 1..60 [a-z0-9._-]. */
-static int
-valid_app_type(const char *type)
+/*
+ * Append one event for user (inside the caller's transaction) and ring
+ * the user's doorbell once it commits.  device_id is the device whose
+ * request caused it, NULL when the server did.  Takes data (any value;
+ * NULL stands for null).  The new per-user seq goes to *seq when seq is
+ * not NULL.  Returns a db_rc.
+ */
+int
+event_append(struct db *db, int64_t user_id, const char *device_id,
+    const char *type, const char *session_id, json_t *data, int64_t *seq)
 {
-	size_t	 pre = sizeof(APP_PREFIX) - 1, n;
+	struct event_new e;
+	char		*text;
+	int		 rc;
 
-	if (strncmp(type, APP_PREFIX, pre) != 0)
-		return 0;
-	n = strlen(type + pre);
-	return n >= 1 && n <= APP_NAME_MAX &&
-	    strspn(type + pre, app_chars) == n;
+	text = jcs_dump_answer(data != NULL ? data : json_null());
+	json_decref(data);
+	if (text == NULL)
+		return DB_ERROR;
+	e.device_id = device_id;
+	e.service = NULL;
+	e.type = type;
+	e.session_id = session_id;
+	e.data = text;
+	e.at = now_ms();
+	rc = db_event_insert(db, user_id, &e, seq);
+	free(text);
+	if (rc == DB_OK)
+		db_ring_user(db, user_id);
+	return rc == DB_NOTFOUND ? DB_ERROR : rc;
+}
+
+/*
+ * The event object that /events answers: {seq, type, at, device_id,
+ * data}, its data read back keeping every number.  NULL when out of
+ * memory; data that no longer parses reads as null rather than losing
+ * the event.
+ */
+json_t *
+event_json(const struct event_row *e)
+{
+	json_t	*data = NULL;
+
+	if (e->data != NULL)
+		data = json_load_stored(e->data, e->data_len);
+	return json_pack("{s:I, s:s, s:I, s:o, s:o}",
+	    "seq", (json_int_t)e->seq, "type", e->type,
+	    "at", (json_int_t)e->at,
+	    "device_id", e->device_id[0] != '\0' ?
+	    json_string(e->device_id) : json_null(),
+	    "data", data != NULL ? data : json_null());
+}
+
+/* One page of events as a poll answers it. */
+struct page {
+	json_t		*events;
+	int64_t		 cursor;
+	int		 more;
+	int64_t		 floor;
+	int		 device_active;
+	int64_t		 limit;
+	int64_t		 last;
+};
+
+static int
+page_one(void *arg, const struct event_row *e)
+{
+	struct page	*p = arg;
+	json_t		*v;
+
+	if ((int64_t)json_array_size(p->events) == p->limit) {
+		p->more = 1;
+		return DB_ROLLBACK;	/* enough */
+	}
+	if ((v = event_json(e)) == NULL ||
+	    json_array_append_new(p->events, v) == -1)
+		return DB_ERROR;
+	p->last = e->seq;
+	return DB_OK;
+}
+
+/*
+ * Read the page of q into p: one statement, so one snapshot: the head,
+ * the floor and the device's liveness are those of the same moment as
+ * the events, and the cursor can never step over an event committed
+ * meanwhile.  Returns a db_rc; p->events is the caller's.
+ */
+static int
+page_read(struct db *db, const struct event_query *q, struct page *p)
+{
+	struct event_head h;
+	int		 rc;
+
+	memset(p, 0, sizeof(*p));
+	p->limit = q->limit;
+	if ((p->events = json_array()) == NULL)
+		return DB_ERROR;
+	if ((rc = db_events_page(db, q, &h, page_one, p)) != DB_OK)
+		return rc;
+	p->device_active = h.device_active;
+	p->floor = events_floor(h.head, h.floor, h.min_kept);
+	if (p->floor > h.floor)
+		log_json(LOG_WARN, "event floor behind the events kept",
+		    json_pack("{s:I, s:I, s:I}", "user",
+		    (json_int_t)q->user_id, "floor", (json_int_t)h.floor,
+		    "kept_from", (json_int_t)p->floor + 1));
+	p->cursor = events_cursor(h.head, p->more, p->last);
+	return DB_OK;
 }
 
 /* 200 {events, cursor, more}; takes ownership of events. */
@@ -128,6 +225,7 @@ wait_refused(struct req *req, struct resp *resp)
  * 401 DEVICE_REVOKED (the device was revoked or logged out meanwhile: a
  *     waiting poll wakes on device.revoked and learns it at once)
  * 410 CURSOR_EXPIRED (after is below the newest pruned seq)
+ * 429 RATE_LIMITED (the device or the user has its cap of polls waiting)
  * 503 SERVICE_UNAVAILABLE (the database)
  *
  * exclude_self=1 skips the calling device's own events and session_id
@@ -140,9 +238,10 @@ int
 handle_events_poll(struct req *req, struct resp *resp)
 {
 	struct event_query q;
-	struct event_page page;
-	int64_t		 timeout, deadline, head, floor;
-	char		*family = NULL;
+	struct event_head h;
+	struct page	 page;
+	int64_t		 timeout, deadline;
+	char		 family[AUTH_FAMILY_LEN + 1];
 	int		 exclude_self, rc, waiting = 0, watched, armed = 0;
 	int		 fd = req->fcgi != NULL ? req->fcgi->ipcFd : -1;
 	int		 tdef = POLL_TIMEOUT_DEF;
@@ -171,29 +270,30 @@ handle_events_poll(struct req *req, struct resp *resp)
 	/* The token's login family leads its jti, as auth_access_verify()
 	 * reads it: each look also checks that the login is still alive. */
 	if (req->jti != NULL && req->device_id != NULL &&
-	    strlen(req->jti) >= AUTH_FAMILY_LEN &&
-	    (family = strndup(req->jti, AUTH_FAMILY_LEN)) != NULL) {
+	    strlen(req->jti) >= AUTH_FAMILY_LEN) {
+		memcpy(family, req->jti, AUTH_FAMILY_LEN);
+		family[AUTH_FAMILY_LEN] = '\0';
 		q.device_id = req->device_id;
 		q.family = family;
 	}
 
 	if (q.after < 0) {
-		rc = db_events_head(req_db(req), req->user_id, &head, &floor);
+		rc = db_events_head(req_db(req), req->user_id, &h);
 		req_db_release(req);
 		if (rc != DB_OK)
-			problem_db(resp, rc);
-		else
-			poll_answer(resp, json_array(), head, 0);
-		goto out;
+			return answer_db(resp, rc == DB_NOTFOUND ? DB_ERROR :
+			    rc);
+		return poll_answer(resp, json_array(), h.head, 0);
 	}
 
 	deadline = mono_us() + timeout * 1000000;
 	for (;;) {
 		seen = doorbell_read(req->user_id);
-		rc = db_events_list(req_db(req), &q, &page);
+		rc = page_read(req_db(req), &q, &page);
 		req_db_release(req);
 		if (rc != DB_OK) {
-			problem_db(resp, rc);
+			json_decref(page.events);
+			answer_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
 			goto out;
 		}
 		if (!page.device_active) {
@@ -239,8 +339,36 @@ out:
 		if (timeout > 0)
 			waits_leave(req->user_id, req->device_id);
 	}
-	free(family);
 	return resp->status;
+}
+
+struct post_op {
+	int64_t		 user_id;
+	const char	*device_id;
+	const char	*type;
+	const char	*sid;
+	json_t		*data;
+	json_t		*event;		/* the answer */
+};
+
+static int
+post_tx(struct db *db, void *arg)
+{
+	struct post_op	*p = arg;
+	struct event_row e;
+	int64_t		 seq;
+	int		 rc;
+
+	json_decref(p->event);
+	p->event = NULL;
+	if ((rc = event_append(db, p->user_id, p->device_id, p->type, p->sid,
+	    json_incref(p->data), &seq)) != DB_OK)
+		return rc;
+	if ((rc = db_event_get(db, p->user_id, seq, &e)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	p->event = event_json(&e);
+	event_row_release(&e);
+	return p->event != NULL ? DB_OK : DB_ERROR;
 }
 
 /*
@@ -258,29 +386,27 @@ out:
 int
 handle_events_post(struct req *req, struct resp *resp)
 {
-	const char	*type, *sid;
-	json_t		*data, *event = NULL;
-	char		*canon = NULL;
-	struct db	*db;
-	int64_t		 seq;
+	struct post_op	 p;
+	char		*canon;
 	size_t		 size;
 	int		 rc;
 
+	memset(&p, 0, sizeof(p));
 	if (body_object(req, resp) == -1 ||
 	    field_str(resp, req->json, "type", "type", F_REQUIRED, 1, 256,
-	    &type) == -1)
+	    &p.type) == -1)
 		return resp->status;
-	if (!valid_app_type(type))
+	if (!app_type_valid(p.type))
 		return problem_field(resp, 400, "VALIDATION_FAILED", "type",
 		    "type must be \"app.\" followed by 1..60 bytes of "
 		    "[a-z0-9._-]");
-	if ((data = json_member_normal(req->json, "data")) == NULL)
+	if ((p.data = json_member_normal(req->json, "data")) == NULL)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "data",
 		    "data is required");
 	if (field_id(resp, req->json, "session_id", "session_id", F_NULLABLE,
-	    &sid) == -1)
+	    &p.sid) == -1)
 		return resp->status;
-	if ((canon = jcs_dump(data)) == NULL)
+	if ((canon = jcs_dump(p.data)) == NULL)
 		return problem_field(resp, 400, "VALIDATION_FAILED", "data",
 		    "data cannot be represented as canonical JSON");
 	size = strlen(canon);
@@ -289,20 +415,49 @@ handle_events_post(struct req *req, struct resp *resp)
 		return problem_field(resp, 413, "PAYLOAD_TOO_LARGE", "data",
 		    "data is %zu bytes; at most %lld", size,
 		    (long long)cfg.max_event_bytes);
-
-	db = req_db(req);
-	if ((rc = db_begin(db)) != DB_OK)
-		goto fail;
-	if ((rc = db_event_add(db, req->user_id, req->device_id, type, sid,
-	    json_incref(data), &seq)) != DB_OK ||
-	    (rc = db_event_get(db, req->user_id, seq, &event)) != DB_OK) {
-		db_rollback(db);
-		goto fail;
+	p.user_id = req->user_id;
+	p.device_id = req->device_id;
+	if ((rc = db_tx(req_db(req), post_tx, &p)) != DB_OK) {
+		json_decref(p.event);
+		return answer_db(resp, rc);
 	}
-	if ((rc = db_commit(db)) != DB_OK)
-		goto fail;
-	return resp_json(resp, 201, json_pack("{s:o}", "event", event));
-fail:
-	json_decref(event);
-	return problem_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
+	return resp_json(resp, 201, json_pack("{s:o}", "event", p.event));
+}
+
+struct prune_op {
+	int64_t		 before;
+	int		 done;
+};
+
+static int
+prune_tx(struct db *db, void *arg)
+{
+	struct prune_op	*p = arg;
+
+	return db_events_prune(db, p->before, SWEEP_BATCH, &p->done);
+}
+
+/*
+ * The sweeper: prune events older than TANDEM_EVENT_DAYS, in batches of
+ * one transaction each, raising each user's event_floor to the newest
+ * seq pruned, so the floor is always the newest seq pruned and every
+ * event above it is still kept.  Costs one indexed read when there is
+ * nothing to prune.  Returns a db_rc.
+ */
+int
+events_sweep(struct db *db, int64_t now)
+{
+	struct prune_op	 p;
+	int64_t		 oldest;
+	int		 i, rc;
+
+	p.before = now - cfg.event_days * 86400000;
+	p.done = 0;
+	if ((rc = db_events_oldest(db, &oldest)) != DB_OK || oldest == 0 ||
+	    oldest >= p.before)
+		return rc;
+	for (i = 0; i < SWEEP_BATCHES && !p.done; i++)
+		if ((rc = db_tx(db, prune_tx, &p)) != DB_OK)
+			return rc;
+	return DB_OK;
 }

@@ -1,14 +1,23 @@
 /*
- * The product's handlers, one file per API area, and the one route table
- * (routes.c).  A handler fills resp and returns the HTTP status; the
- * dispatcher has already done the front-line work: 404/405, body size,
- * the token check (ROUTE_AUTH: req->user_id, req->device_id), the rate
- * limit and JSON parsing (req->json; NULL for an empty body).
+ * The product: one file per API area, each in the same three rooms
+ * (docs/ARCHITECTURE.md): the operations here in handlers/<area>.c, the
+ * pure rules in lib/<area>_rules.c, the SQL behind lib/store.h.  A
+ * handler validates its input, runs one transaction through db_tx() (or
+ * one snapshot through db_read()), maps the outcome to an answer through
+ * its area's table, and writes the answer; it returns the HTTP status.
+ *
+ * The dispatcher (routes.c, the one route table) has done the front-line
+ * work already: 404/405, body size, the token check (ROUTE_AUTH:
+ * req->user_id, req->device_id), the rate limit and JSON parsing
+ * (req->json; NULL for an empty body).
  */
 #ifndef TANDEM_HANDLERS_H
 #define TANDEM_HANDLERS_H
 
+#include <jansson.h>
+
 #include "http.h"
+#include "store.h"
 
 typedef int (*handler_fn)(struct req *, struct resp *);
 
@@ -24,24 +33,48 @@ struct route {
 
 extern const struct route routes[];
 
+/* routes.c: the dispatcher and what every handler shares */
 void	 dispatch(FCGX_Request *);
 int	 route_match(const char *pattern, const char *path, struct req *);
-int	 auth_request(struct req *, struct resp *);
+struct db *req_db(struct req *);
+void	 req_db_release(struct req *);
+int	 answer_db(struct resp *, int db_rc);
+int	 query_enum(struct req *, struct resp *, const char *name,
+	    const char *const *names, int def, int *out);
 
 /* handlers/health.c */
 int	 handle_health(struct req *, struct resp *);
 int	 handle_info(struct req *, struct resp *);
+
 /* handlers/auth.c */
+int	 auth_request(struct req *, struct resp *);
+json_t	*user_json(const struct user_row *);
 int	 handle_auth_register(struct req *, struct resp *);
 int	 handle_auth_login(struct req *, struct resp *);
 int	 handle_auth_refresh(struct req *, struct resp *);
 int	 handle_auth_logout(struct req *, struct resp *);
+
 /* handlers/devices.c */
+json_t	*device_json(const struct device_row *, const char *current,
+	    int64_t now);
+int	 device_revoke_op(struct db *, int64_t user_id, const char *device_id,
+	    const char *cause);
+int	 device_seen_op(struct db *, int64_t user_id, const char *device_id,
+	    int64_t now);
+int	 devices_sweep(struct db *, int64_t now);
 int	 handle_devices_list(struct req *, struct resp *);
 int	 handle_devices_patch(struct req *, struct resp *);
 int	 handle_devices_delete(struct req *, struct resp *);
 int	 handle_devices_heartbeat(struct req *, struct resp *);
+
 /* handlers/sessions.c */
+json_t	*session_json(const struct session_row *, int64_t now);
+json_t	*primary_json(const struct session_row *);
+int	 session_answer(struct resp *, int outcome, const char *sid,
+	    const char *member, json_t *extra);
+int	 sessions_release_device(struct db *, int64_t user_id,
+	    const char *device_id, const char *cause);
+int	 sessions_sweep(struct db *, int64_t now);
 int	 handle_sessions_create(struct req *, struct resp *);
 int	 handle_sessions_list(struct req *, struct resp *);
 int	 handle_sessions_get(struct req *, struct resp *);
@@ -50,23 +83,39 @@ int	 handle_sessions_primary_get(struct req *, struct resp *);
 int	 handle_sessions_primary_post(struct req *, struct resp *);
 int	 handle_sessions_lock_post(struct req *, struct resp *);
 int	 handle_sessions_lock_delete(struct req *, struct resp *);
+
 /* handlers/messages.c */
+json_t	*message_json(const struct message_row *);
 int	 handle_messages_post(struct req *, struct resp *);
 int	 handle_messages_list(struct req *, struct resp *);
+
 /* handlers/sync.c */
+json_t	*record_json(const struct record_row *);
+int	 record_text(struct buf *, const struct record_row *);
+int	 sync_data_check(struct resp *, json_t *data, char **canon);
+int	 sync_sweep(struct db *, int64_t now);
 int	 handle_sync_push(struct req *, struct resp *);
 int	 handle_sync_pull(struct req *, struct resp *);
 int	 handle_sync_stats(struct req *, struct resp *);
 int	 handle_collections_list(struct req *, struct resp *);
 int	 handle_records_get(struct req *, struct resp *);
 int	 handle_export(struct req *, struct resp *);
+
 /* handlers/conflicts.c */
+json_t	*conflict_json(const struct conflict_row *);
 int	 handle_conflicts_list(struct req *, struct resp *);
 int	 handle_conflicts_get(struct req *, struct resp *);
 int	 handle_conflicts_resolve(struct req *, struct resp *);
+
 /* handlers/events.c */
+int	 event_append(struct db *, int64_t user_id, const char *device_id,
+	    const char *type, const char *session_id, json_t *data,
+	    int64_t *seq);
+json_t	*event_json(const struct event_row *);
+int	 events_sweep(struct db *, int64_t now);
 int	 handle_events_poll(struct req *, struct resp *);
 int	 handle_events_post(struct req *, struct resp *);
+
 /* handlers/admin.c */
 int	 handle_admin_stats(struct req *, struct resp *);
 int	 handle_metrics(struct req *, struct resp *);

@@ -1,6 +1,7 @@
 /* GET /health and GET /info: no auth, for load balancers and clients. */
 #include "config.h"
 #include "db.h"
+#include "store.h"
 #include "handlers.h"
 #include "problem.h"
 #include "version.h"
@@ -57,6 +58,12 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.max_waits_per_device));
 		json_object_set_new(o, "max_waits_per_user",
 		    json_integer(cfg.max_waits_per_user));
+		json_object_set_new(o, "quota_bytes",
+		    json_integer(cfg.quota_bytes));
+		json_object_set_new(o, "quota_records",
+		    json_integer(cfg.quota_records));
+		json_object_set_new(o, "max_write_ms",
+		    json_integer(cfg.max_write_ms));
 	}
 	return resp_json(resp, 200, o);
 }

@@ -9,8 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
+#include <sys/socket.h>
 
+#include "clock.h"
 #include "config.h"
 #include "cors.h"
 #include "handlers.h"
@@ -18,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "problem.h"
+#include "rand.h"
 #include "ratelimit.h"
 #include "stats.h"
 
@@ -175,12 +177,11 @@ param_dup(FCGX_Request *r, const char *name)
 	return v ? strdup(v) : NULL;
 }
 
+/* The client's request id when it has the contract's shape, else ours. */
 static void
 request_id_set(struct req *req, const char *given)
 {
-	unsigned char	 rnd[12];
-	size_t		 i, n;
-	static const char hex[] = "0123456789abcdef";
+	size_t	 n;
 
 	if (given != NULL && (n = strlen(given)) >= 1 && n <= 64 &&
 	    strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -188,13 +189,79 @@ request_id_set(struct req *req, const char *given)
 		memcpy(req->request_id, given, n + 1);
 		return;
 	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	for (i = 0; i < sizeof(rnd); i++) {
-		req->request_id[2 * i] = hex[rnd[i] >> 4];
-		req->request_id[2 * i + 1] = hex[rnd[i] & 15];
+	if (rand_hex(req->request_id, 12) == -1)
+		snprintf(req->request_id, sizeof(req->request_id), "%s",
+		    "000000000000000000000000");
+}
+
+/*
+ * The request's store connection, borrowed from the worker's pool on
+ * first use and given back by req_db_release() (the dispatcher does so
+ * after the handler, or a long poll before it waits).
+ */
+struct db *
+req_db(struct req *req)
+{
+	if (req->db == NULL)
+		req->db = db_acquire();
+	return req->db;
+}
+
+void
+req_db_release(struct req *req)
+{
+	if (req->db != NULL) {
+		db_release(req->db);
+		req->db = NULL;
 	}
-	req->request_id[2 * sizeof(rnd)] = '\0';
+}
+
+/*
+ * The answer for a store result that is no outcome of an area's rules:
+ * DB_NOTFOUND is 404; DB_TIMEOUT 503 (the write would hold the database
+ * past TANDEM_MAX_WRITE_MS, nothing written); anything else 503.  Both
+ * 503s ask to retry in a second.  Returns the status.
+ */
+int
+answer_db(struct resp *resp, int rc)
+{
+	if (rc == DB_NOTFOUND)
+		return problem(resp, 404, "NOT_FOUND", "no such resource");
+	resp_header(resp, "Retry-After", "1");
+	return problem(resp, 503, "SERVICE_UNAVAILABLE", "%s",
+	    rc == DB_BUSY ? "the database is busy; retry" :
+	    rc == DB_TIMEOUT ? "the write would take longer than the server "
+	    "allows one to hold the database; nothing was written" :
+	    "the database is unavailable; retry later");
+}
+
+/*
+ * An enumerated query parameter: one of names (NULL-terminated), def
+ * when absent.  Returns 0, or -1 with a 400 naming it.
+ */
+int
+query_enum(struct req *req, struct resp *resp, const char *name,
+    const char *const *names, int def, int *out)
+{
+	const char	*s = req_query(req, name);
+	struct buf	 list;
+	int		 i;
+
+	*out = def;
+	if (s == NULL)
+		return 0;
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	buf_init(&list, 256);
+	for (i = 0; names[i] != NULL; i++)
+		buf_addf(&list, "%s%s", i > 0 ? ", " : "", names[i]);
+	problem_field(resp, 400, "VALIDATION_FAILED", name, "%s is one of %s",
+	    name, buf_str(&list));
+	buf_release(&list);
+	return -1;
 }
 
 static enum http_method
@@ -398,13 +465,22 @@ send_response(FCGX_Request *r, struct req *req, struct resp *resp)
 	}
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
 	    http_reason(resp->status));
-	if (resp->status != 204 && (resp->body != NULL || resp->raw.len > 0))
+	if (resp->status != 204 && (resp->body != NULL || resp->raw.len > 0 ||
+	    resp->stream != NULL))
 		FCGX_FPrintF(r->out, "Content-Type: %s\r\n",
 		    resp->content_type ? resp->content_type :
 		    "application/json");
 	FCGX_FPrintF(r->out, "X-Request-Id: %s\r\nCache-Control: no-store\r\n"
 	    "%s\r\n", req->request_id, buf_str(&resp->headers));
-	if (req->method != HTTP_HEAD && resp->status != 204) {
+	if (resp->stream != NULL) {
+		/* a failure mid-answer cuts the connection, so the client
+		 * sees a transfer cut short, never a complete-looking body */
+		if (req->method != HTTP_HEAD &&
+		    resp->stream(req, resp->stream_arg) == -1) {
+			FCGX_FFlush(r->out);
+			shutdown(r->ipcFd, SHUT_RDWR);
+		}
+	} else if (req->method != HTTP_HEAD && resp->status != 204) {
 		if (body != NULL) {
 			FCGX_PutStr(body, (int)len, r->out);
 			FCGX_PutS("\n", r->out);
@@ -503,8 +579,11 @@ dispatch(FCGX_Request *r)
 		goto send;
 	route->handler(&req, &resp);
 send:
-	req_db_release(&req);
+	/* a streamed answer reads the store while it is written */
+	if (resp.stream == NULL)
+		req_db_release(&req);
 	send_response(r, &req, &resp);
+	req_db_release(&req);
 	{
 		int64_t dur = mono_us() - req.start_us;
 		stats_request(resp.status, dur);

@@ -1,19 +1,17 @@
 /*
  * The sweeper: the one place for what time alone causes, run every
- * TANDEM_SWEEP_MS in its own process (forked and restarted by the master):
- * primary leases that lapsed (failover), devices going offline, pruning
- * old events and tombstones.  Each step is its own transaction in its
- * area's lib/db_*.c.
+ * TANDEM_SWEEP_MS by lib/server.c's sweeper process: primary leases that
+ * lapsed (failover) and expired locks, devices going offline, pruning old
+ * events and tombstones.  Each step is its area's operation, in its own
+ * transactions.  With many hosts on one database, one host sweeps at a
+ * time (the engine's sweep lock).
  */
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_auth.h"
-#include "db_events.h"
-#include "db_sessions.h"
-#include "db_sync.h"
 #include "handlers.h"
-#include "http.h"
 #include "log.h"
+#include "store.h"
 
 static struct db *sweep_db;
 
@@ -21,15 +19,21 @@ void
 sweeper_run(void)
 {
 	int64_t	 now = now_ms();
+	int	 rc;
 
-	if (sweep_db == NULL && (sweep_db = db_open(cfg.db_path)) == NULL)
+	if (sweep_db == NULL && (sweep_db = db_open()) == NULL)
 		return;
-	if (db_sessions_sweep(sweep_db, now) != DB_OK)
+	if ((rc = sweep_db->store->sweep_lock(sweep_db)) != DB_OK) {
+		if (rc != DB_NOTFOUND)
+			log_msg(LOG_WARN, "sweep: cannot take the sweep lock");
+		return;		/* another host sweeps */
+	}
+	if (sessions_sweep(sweep_db, now) != DB_OK)
 		log_msg(LOG_WARN, "sweep: primary failover failed");
-	if (db_devices_sweep(sweep_db, now) != DB_OK)
+	if (devices_sweep(sweep_db, now) != DB_OK)
 		log_msg(LOG_WARN, "sweep: presence failed");
-	if (db_events_sweep(sweep_db, now) != DB_OK)
+	if (events_sweep(sweep_db, now) != DB_OK)
 		log_msg(LOG_WARN, "sweep: event pruning failed");
-	if (db_sync_sweep(sweep_db, now) != DB_OK)
+	if (sync_sweep(sweep_db, now) != DB_OK)
 		log_msg(LOG_WARN, "sweep: tombstone purge failed");
 }

@@ -1,25 +1,38 @@
 /*
- * sync.c: push and pull of JSON records with delta timestamps, the
- * collections, one record, the sync stats and the export.  The decisions
- * are lib/sync_rules.c's, the SQL lib/db_sync.c's, the three-way merge
- * lib/merge.c's; this file validates, runs the batch in one transaction
- * and shapes the answers.
+ * Sync (API.md "Sync"): push and pull of JSON records with delta
+ * timestamps, the collections, one record, the sync stats and the
+ * export.  The decisions are lib/sync_rules.c's and lib/merge.c's, the
+ * SQL the store's; this file validates, runs each push as one operation
+ * in one transaction and shapes the answers.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
-#include "db_events.h"
-#include "db_sync.h"
 #include "handlers.h"
 #include "jcs.h"
 #include "json.h"
+#include "log.h"
 #include "merge.h"
 #include "problem.h"
 #include "sync_rules.h"
+
+#define TOMBSTONE_BYTES	4	/* a tombstone's data: "null" */
+#define PULL_DEF	500
+#define PULL_MAX	1000
+/*
+ * A pull page stops growing past this many bytes (at least one record
+ * always fits): more is then true, and the next page goes on from there.
+ */
+#define PULL_PAGE_BYTES	(4 * 1024 * 1024)
+/* A pull writes last_pull_at at most this often per device. */
+#define PULL_MARK_MS	1000
+#define SWEEP_BATCH	1000	/* tombstones purged per transaction */
+#define SWEEP_PASSES	10
 
 /* A merge computed before the write transaction (push_premerge). */
 struct premerge {
@@ -44,21 +57,45 @@ struct change {
 	struct premerge	 pre;
 };
 
-/* A push in progress: one transaction over the whole batch. */
+/* The outcome of a push beyond its per-change results. */
+enum push_outcome {
+	PUSH_OK,
+	PUSH_QUOTA_BYTES,
+	PUSH_QUOTA_RECORDS,
+	PUSH__MAX
+};
+
+static const struct outcome push_outcomes[PUSH__MAX] = {
+	[PUSH_QUOTA_BYTES] = { 403, "QUOTA_EXCEEDED", "the push would take "
+	    "the account past its storage quota (TANDEM_QUOTA_BYTES); "
+	    "nothing was written", NULL, "quota", "bytes" },
+	[PUSH_QUOTA_RECORDS] = { 403, "QUOTA_EXCEEDED", "the push would take "
+	    "the account past its record quota (TANDEM_QUOTA_RECORDS); "
+	    "nothing was written", NULL, "quota", "records" },
+};
+
+/* A push: one operation over the whole batch. */
 struct push {
-	struct req	*req;
-	struct db	*db;
+	int64_t		 user_id;
+	const char	*device_id;
 	enum sync_strategy strategy;
+	struct change	*cs;
+	size_t		 n;
 	int64_t		 now;
+	/* what the operation answers, set afresh by each run */
+	enum push_outcome out;
+	json_t		*results;
 	json_t		*written;	/* names of the collections written */
 	int64_t		 count;		/* changes written */
 	int64_t		 newest;	/* newest version written */
-	int64_t		 deadline;	/* mono_us: TANDEM_MAX_WRITE_MS */
+	int64_t		 add_bytes;	/* usage the batch adds */
+	int64_t		 add_records;
+	int64_t		 cursor;
 };
 
 /* What sync_decide needs of a stored record. */
 static void
-change_stored(const struct db_record_state *s, struct sync_stored *ss)
+change_stored(const struct record_state *s, struct sync_stored *ss)
 {
 	ss->exists = s->exists;
 	ss->deleted = s->deleted;
@@ -86,6 +123,83 @@ null_sum(void)
 	if (sum[0] == '\0')
 		sync_checksum("null", 4, sum);
 	return sum;
+}
+
+/* Append s as a JSON string (ids and checksums: escaping is rare). */
+static int
+text_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	char		 esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+	size_t		 n;
+	int		 rc;
+
+	if (s == NULL)
+		return buf_adds(b, "null");
+	rc = buf_add(b, "\"", 1);
+	while (rc == 0 && *p != '\0') {
+		for (n = 0; p[n] >= 0x20 && p[n] != '"' && p[n] != '\\'; n++)
+			;
+		if (n > 0) {
+			rc = buf_add(b, p, n);
+			p += n;
+		} else if (*p == '"' || *p == '\\') {
+			esc[1] = (char)*p++;
+			rc = buf_add(b, esc, 2);
+			esc[1] = 'u';
+		} else {
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p++ & 15];
+			rc = buf_add(b, esc, sizeof(esc));
+		}
+	}
+	return rc == 0 ? buf_add(b, "\"", 1) : -1;
+}
+
+/*
+ * Append a record in pull shape as JSON text: {collection, id, version,
+ * data|null, deleted, modified_at, device_id, checksum}.  The data is
+ * stored as canonical JSON text and goes out as it is, never parsed and
+ * printed again.  Returns 0 or -1.
+ */
+int
+record_text(struct buf *b, const struct record_row *r)
+{
+	if (buf_adds(b, "{\"collection\":") == -1 ||
+	    text_str(b, r->collection) == -1 ||
+	    buf_adds(b, ",\"id\":") == -1 || text_str(b, r->id) == -1 ||
+	    buf_addf(b, ",\"version\":%lld,\"data\":",
+	    (long long)r->version) == -1 ||
+	    (r->data != NULL ? buf_add(b, r->data, r->data_len) :
+	    buf_adds(b, "null")) == -1 ||
+	    buf_addf(b, ",\"deleted\":%s,\"modified_at\":%lld,"
+	    "\"device_id\":", r->deleted ? "true" : "false",
+	    (long long)r->modified_at) == -1 ||
+	    (r->device_id[0] != '\0' ? text_str(b, r->device_id) :
+	    buf_adds(b, "null")) == -1 ||
+	    buf_adds(b, ",\"checksum\":") == -1 ||
+	    text_str(b, r->checksum) == -1 || buf_adds(b, "}") == -1)
+		return -1;
+	return 0;
+}
+
+/* A record in pull shape as a value (its stored data read back). */
+json_t *
+record_json(const struct record_row *r)
+{
+	json_t	*data = json_null();
+
+	if (r->data != NULL &&
+	    (data = json_load_stored(r->data, r->data_len)) == NULL)
+		return NULL;
+	return json_pack("{s:s, s:s, s:I, s:o, s:b, s:I, s:o, s:s}",
+	    "collection", r->collection, "id", r->id,
+	    "version", (json_int_t)r->version, "data", data,
+	    "deleted", r->deleted, "modified_at", (json_int_t)r->modified_at,
+	    "device_id", r->device_id[0] != '\0' ?
+	    json_string(r->device_id) : json_null(),
+	    "checksum", r->checksum);
 }
 
 /* "changes[i].member" (or "changes[i]" when member is NULL) in b. */
@@ -163,53 +277,46 @@ change_parse(struct resp *resp, json_t *v, size_t i, struct change *c,
 }
 
 /*
- * The checks that need the canonical form, once the whole batch has the
- * right shape: the record size (413), the client's checksum (422
- * CHECKSUM_MISMATCH) and the secret guard (422 SECRET_REJECTED).
- * Returns 0, or -1 with resp filled.
+ * The checks of record data that need its canonical form: the size
+ * (413), the client's checksum (422 CHECKSUM_MISMATCH) and the secret
+ * guard (422 SECRET_REJECTED), with path naming where the data is
+ * ("changes[0].data", "data").  *canon and sum get its canonical text
+ * and checksum.  Returns 0, or -1 with resp filled.
  */
 static int
-change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
+data_check(struct resp *resp, json_t *data, const char *checksum,
+    struct buf *path, char **canon, char sum[JCS_SHA256_LEN])
 {
-	size_t	 len;
+	size_t	 len, at = path->len;
 	int	 rc;
 
-	if (c->deleted)
-		memcpy(c->sum, null_sum(), JCS_SHA256_LEN);
-	else {
-		if ((c->canon = jcs_dump(c->data)) == NULL) {
-			problem(resp, 503, "SERVICE_UNAVAILABLE",
-			    "out of memory; retry");
-			return -1;
-		}
-		len = strlen(c->canon);
-		if ((int64_t)len > cfg.max_record_bytes) {
-			problem_field(resp, 413, "PAYLOAD_TOO_LARGE",
-			    change_path(path, i, "data"),
-			    "the record is %zu bytes; the limit is %lld", len,
-			    (long long)cfg.max_record_bytes);
-			return -1;
-		}
-		if (sync_checksum(c->canon, len, c->sum) == -1) {
-			problem(resp, 503, "SERVICE_UNAVAILABLE",
-			    "cannot hash; retry");
-			return -1;
-		}
-	}
-	if (c->checksum != NULL && strcmp(c->checksum, c->sum) != 0) {
-		problem_field(resp, 422, "CHECKSUM_MISMATCH",
-		    change_path(path, i, "checksum"),
-		    "the checksum does not match the data (expected %s)",
-		    c->sum);
+	if ((*canon = jcs_dump(data)) == NULL) {
+		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory; retry");
 		return -1;
 	}
-	if (cfg.secret_guard && !c->deleted) {
-		change_path(path, i, "data");
-		if ((rc = sync_secret_find(c->data, path)) == 1) {
+	len = strlen(*canon);
+	if ((int64_t)len > cfg.max_record_bytes) {
+		problem_field(resp, 413, "PAYLOAD_TOO_LARGE", buf_str(path),
+		    "the record is %zu bytes; the limit is %lld", len,
+		    (long long)cfg.max_record_bytes);
+		return -1;
+	}
+	if (sync_checksum(*canon, len, sum) == -1) {
+		problem(resp, 503, "SERVICE_UNAVAILABLE", "cannot hash; retry");
+		return -1;
+	}
+	if (checksum != NULL && strcmp(checksum, sum) != 0) {
+		buf_reset(path);
+		return -2;	/* the caller names its checksum field */
+	}
+	if (cfg.secret_guard) {
+		if ((rc = sync_secret_find(data, path)) == 1) {
 			problem_field(resp, 422, "SECRET_REJECTED",
 			    buf_str(path), "private keys are never synced");
 			return -1;
 		}
+		path->len = at;
+		path->data[at] = '\0';
 		if (rc == -1) {
 			problem(resp, 503, "SERVICE_UNAVAILABLE",
 			    "out of memory; retry");
@@ -219,39 +326,98 @@ change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
 	return 0;
 }
 
+/*
+ * data_check for the data of a resolution ("data"): its canonical text
+ * into *canon (free it).  Returns 0, or -1 with resp filled.
+ */
+int
+sync_data_check(struct resp *resp, json_t *data, char **canon)
+{
+	struct buf	 path;
+	char		 sum[JCS_SHA256_LEN];
+	int		 rc;
+
+	buf_init(&path, 0);
+	buf_adds(&path, "data");
+	rc = data_check(resp, data, NULL, &path, canon, sum);
+	buf_release(&path);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The checks of change i that need its canonical form (data_check). */
+static int
+change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
+{
+	if (c->deleted)
+		memcpy(c->sum, null_sum(), JCS_SHA256_LEN);
+	else {
+		change_path(path, i, "data");
+		switch (data_check(resp, c->data, c->checksum, path, &c->canon,
+		    c->sum)) {
+		case 0:
+			break;
+		case -2:
+			goto mismatch;
+		default:
+			return -1;
+		}
+	}
+	if (c->checksum == NULL || strcmp(c->checksum, c->sum) == 0)
+		return 0;
+mismatch:
+	problem_field(resp, 422, "CHECKSUM_MISMATCH",
+	    change_path(path, i, "checksum"),
+	    "the checksum does not match the data (expected %s)", c->sum);
+	return -1;
+}
+
 /* The stored record in pull shape, or null when there is none. */
 static int
-server_record(struct push *p, const struct change *c, json_t **out)
+server_record(struct db *db, int64_t user_id, const struct change *c,
+    json_t **out)
 {
-	int	 rc;
+	struct record_row r;
+	int		 rc;
 
-	rc = db_record_get(p->db, p->req->user_id, c->collection, c->id, out);
+	*out = NULL;
+	rc = db_record_get(db, user_id, c->collection, c->id, &r);
 	if (rc == DB_NOTFOUND) {
 		*out = json_null();
-		rc = DB_OK;
+		return DB_OK;
 	}
-	return rc;
+	if (rc != DB_OK)
+		return rc;
+	*out = record_json(&r);
+	record_row_release(&r);
+	return *out != NULL ? DB_OK : DB_ERROR;
 }
 
 /* Write data (canonical text or NULL for a tombstone) for change c. */
 static int
-push_write(struct push *p, const struct change *c, const char *data,
-    const char *sum, int64_t modified_at, const struct db_record_state *old,
-    int64_t *version)
+push_write(struct db *db, struct push *p, const struct change *c,
+    const char *data, const char *sum, int64_t modified_at,
+    const struct record_state *old, int64_t *version)
 {
-	struct db_record_write w;
+	struct record_write w;
 	size_t		 i;
 	int		 rc, have = 0;
 
+	if ((rc = db_clock_next(db, p->user_id, version)) != DB_OK)
+		return rc;
 	w.collection = c->collection;
 	w.id = c->id;
+	w.version = *version;
 	w.data = data;
 	w.checksum = sum;
 	w.modified_at = modified_at;
-	w.device_id = p->req->device_id;
-	if ((rc = db_record_put(p->db, p->req->user_id, &w, old,
-	    version)) != DB_OK)
+	w.device_id = p->device_id;
+	w.service = NULL;
+	w.history_keep = cfg.history_keep;
+	if ((rc = db_record_put(db, p->user_id, &w, old)) != DB_OK)
 		return rc;
+	p->add_bytes += (data != NULL ? (int64_t)strlen(data) :
+	    TOMBSTONE_BYTES) - (old->exists ? old->bytes : 0);
+	p->add_records += !old->exists;
 	p->count++;
 	p->newest = *version;
 	for (i = 0; i < json_array_size(p->written); i++)
@@ -269,37 +435,55 @@ push_write(struct push *p, const struct change *c, const char *data,
  * push gets the conflict it stored the first time, announced once.
  */
 static int
-push_conflict(struct push *p, const struct change *c, int64_t modified_at,
-    int64_t *id)
+push_conflict(struct db *db, struct push *p, const struct change *c,
+    int64_t modified_at, int64_t *id)
 {
-	struct db_conflict_new n;
-	int		 rc, created;
+	struct conflict_new n;
+	int		 rc;
 
 	n.collection = c->collection;
 	n.id = c->id;
-	n.device_id = p->req->device_id;
+	n.device_id = p->device_id;
 	n.base_version = c->base_version;
 	n.data = c->canon;
 	n.modified_at = modified_at;
 	n.created_at = p->now;
-	if ((rc = db_conflict_add(p->db, p->req->user_id, &n, id,
-	    &created)) != DB_OK || !created)
+	rc = db_conflict_find_open(db, p->user_id, &n, id);
+	if (rc != DB_NOTFOUND)
 		return rc;
-	return db_event_add(p->db, p->req->user_id, p->req->device_id,
-	    "conflict.created", NULL, json_pack("{s:I, s:s, s:s}",
-	    "conflict_id", (json_int_t)*id, "collection", c->collection,
-	    "record_id", c->id), NULL);
+	if ((rc = db_conflict_insert(db, p->user_id, &n, id)) != DB_OK)
+		return rc;
+	return event_append(db, p->user_id, p->device_id, "conflict.created",
+	    NULL, json_pack("{s:I, s:s, s:s}", "conflict_id", (json_int_t)*id,
+	    "collection", c->collection, "record_id", c->id), NULL);
 }
 
 /*
- * The three-way merge of change c against the stored record at version
- * `version` (the base revision, the stored data and the client's), cut
- * short at the monotonic deadline_us.  out->status is SYNC_MERGED with
- * out->canon and out->sum the merged data (or out->canon NULL when the
- * merge equals what is stored), or SYNC_CONFLICT when the change must be
- * stored as a conflict instead: base no longer kept, a field changed
- * differently on both sides, a merge larger than a record may be, or
- * more work than TANDEM_MAX_WRITE_MS allows.  Returns a db_rc.
+ * The result rc of a store read that filled *text (free it), as a value
+ * in *v: DB_OK with the value, or rc (DB_NOTFOUND: *v NULL).
+ */
+static int
+stored_value(int rc, char **text, json_t **v)
+{
+	*v = NULL;
+	if (rc == DB_OK) {
+		*v = json_load_stored(*text, strlen(*text));
+		rc = *v != NULL ? DB_OK : DB_ERROR;
+	}
+	free(*text);
+	*text = NULL;
+	return rc;
+}
+
+/*
+ * The three-way merge of change c against the stored record (the base
+ * revision, the stored data and the client's), cut short at the
+ * monotonic deadline_us.  out->status is SYNC_MERGED with out->canon and
+ * out->sum the merged data (or out->canon NULL when the merge equals what
+ * is stored), or SYNC_CONFLICT when the change must be stored as a
+ * conflict instead: base no longer kept, a field changed differently on
+ * both sides, a merge larger than a record may be, or more work than
+ * TANDEM_MAX_WRITE_MS allows.  Returns a db_rc.
  */
 static int
 merge_compute(struct db *db, int64_t user_id, const struct change *c,
@@ -307,6 +491,7 @@ merge_compute(struct db *db, int64_t user_id, const struct change *c,
 {
 	struct merge_budget budget = { 0, 0, deadline_us };
 	json_t		*base = NULL, *server = NULL, *merged = NULL;
+	char		*text = NULL;
 	enum merge_rc	 mrc;
 	int		 rc;
 
@@ -314,13 +499,15 @@ merge_compute(struct db *db, int64_t user_id, const struct change *c,
 	free(out->canon);
 	out->canon = NULL;
 	rc = db_revision_data(db, user_id, c->collection, c->id,
-	    c->base_version, &base);
-	if (rc == DB_NOTFOUND) {
+	    c->base_version, &text);
+	if ((rc = stored_value(rc, &text, &base)) == DB_NOTFOUND) {
 		rc = DB_OK;
 		goto out;
 	}
-	if (rc != DB_OK || (rc = db_record_data(db, user_id, c->collection,
-	    c->id, &server)) != DB_OK)
+	if (rc != DB_OK)
+		goto out;
+	rc = db_record_data(db, user_id, c->collection, c->id, &text);
+	if ((rc = stored_value(rc, &text, &server)) != DB_OK)
 		goto out;
 	mrc = merge3(base, server, c->data, &budget, &merged);
 	if (mrc == MERGE_ERROR) {
@@ -351,37 +538,45 @@ out:
 	return rc;
 }
 
+struct premerge_op {
+	int64_t		 user_id;
+	struct change	*cs;
+	size_t		 n;
+	int64_t		 now;
+};
+
 /*
- * The merges of a push, computed before its write transaction starts so
- * that their cost (O(n log n) in the arrays' sizes, and bounded by
- * TANDEM_MAX_WRITE_MS) holds nobody else up.  Each is computed against
- * the version it read; the transaction uses it only when the record is
- * still at that version.  Returns a db_rc.
+ * The merges of a push, computed in one snapshot before its write
+ * transaction starts so that their cost (O(n log n) in the arrays'
+ * sizes, and bounded by TANDEM_MAX_WRITE_MS) holds nobody else up.  Each
+ * is computed against the version it read; the transaction uses it only
+ * when the record is still at that version.
  */
 static int
-push_premerge(struct db *db, int64_t user_id, struct change *cs, size_t n,
-    int64_t now)
+premerge_read(struct db *db, void *arg)
 {
-	struct db_record_state s;
+	struct premerge_op *o = arg;
+	struct record_state s;
 	struct sync_stored ss;
 	struct sync_change sc;
 	int64_t		 deadline = mono_us() + cfg.max_write_ms * 1000;
 	size_t		 i;
 	int		 rc;
 
-	for (i = 0; i < n; i++) {
-		if ((rc = db_record_state(db, user_id, cs[i].collection,
-		    cs[i].id, &s)) != DB_OK)
+	for (i = 0; i < o->n; i++) {
+		if ((rc = db_record_state(db, o->user_id, o->cs[i].collection,
+		    o->cs[i].id, &s)) != DB_OK)
 			return rc;
 		change_stored(&s, &ss);
-		change_decided(&cs[i], now, &sc);
-		if (sync_decide(&ss, &sc, SYNC_MERGE, now) != SYNC_ACT_MERGE)
+		change_decided(&o->cs[i], o->now, &sc);
+		if (sync_decide(&ss, &sc, SYNC_MERGE, o->now) !=
+		    SYNC_ACT_MERGE)
 			continue;
-		if ((rc = merge_compute(db, user_id, &cs[i], s.checksum,
-		    deadline, &cs[i].pre)) != DB_OK)
+		if ((rc = merge_compute(db, o->user_id, &o->cs[i], s.checksum,
+		    deadline, &o->cs[i].pre)) != DB_OK)
 			return rc;
-		cs[i].pre.done = 1;
-		cs[i].pre.version = s.version;
+		o->cs[i].pre.done = 1;
+		o->cs[i].pre.version = s.version;
 	}
 	return DB_OK;
 }
@@ -394,8 +589,8 @@ push_premerge(struct db *db, int64_t user_id, struct change *cs, size_t n,
  * conflict).
  */
 static int
-push_merge(struct push *p, struct change *c,
-    const struct db_record_state *s, int64_t modified_at,
+push_merge(struct db *db, struct push *p, struct change *c,
+    const struct record_state *s, int64_t modified_at,
     enum sync_status *status, int64_t *version)
 {
 	int	 rc;
@@ -403,36 +598,37 @@ push_merge(struct push *p, struct change *c,
 	*status = SYNC_CONFLICT;
 	*version = s->version;
 	if (!c->pre.done || c->pre.version != s->version) {
-		if ((rc = merge_compute(p->db, p->req->user_id, c,
-		    s->checksum, p->deadline, &c->pre)) != DB_OK)
+		if ((rc = merge_compute(db, p->user_id, c, s->checksum,
+		    db->tx.deadline_us, &c->pre)) != DB_OK)
 			return rc;
+		c->pre.done = 1;
+		c->pre.version = s->version;
 	}
 	*status = c->pre.status;
 	if (c->pre.status != SYNC_MERGED || c->pre.canon == NULL)
 		return DB_OK;
-	return push_write(p, c, c->pre.canon, c->pre.sum,
+	return push_write(db, p, c, c->pre.canon, c->pre.sum,
 	    modified_at > s->modified_at ? modified_at : s->modified_at, s,
 	    version);
 }
 
 /* Apply change c inside the push's transaction; append its result. */
 static int
-push_one(struct push *p, struct change *c, json_t *results)
+push_one(struct db *db, struct push *p, struct change *c)
 {
-	struct db_record_state s;
+	struct record_state s;
 	struct sync_stored ss;
 	struct sync_change sc;
 	enum sync_status status;
 	json_t		*res = NULL, *server = NULL;
-	int64_t		 version, modified_at, cid = 0;
+	int64_t		 version, cid = 0;
 	int		 rc;
 
-	if ((rc = db_record_state(p->db, p->req->user_id, c->collection,
-	    c->id, &s)) != DB_OK)
+	if ((rc = db_record_state(db, p->user_id, c->collection, c->id,
+	    &s)) != DB_OK)
 		return rc;
 	change_stored(&s, &ss);
 	change_decided(c, p->now, &sc);
-	modified_at = sc.modified_at;
 	version = s.version;
 	switch (sync_decide(&ss, &sc, p->strategy, p->now)) {
 	case SYNC_ACT_UNCHANGED:
@@ -440,27 +636,28 @@ push_one(struct push *p, struct change *c, json_t *results)
 		break;
 	case SYNC_ACT_APPLY:
 		status = SYNC_APPLIED;
-		rc = push_write(p, c, c->canon, c->sum, modified_at, &s,
+		rc = push_write(db, p, c, c->canon, c->sum, sc.modified_at, &s,
 		    &version);
 		break;
 	case SYNC_ACT_REJECT:
 		status = SYNC_REJECTED;
 		break;
 	case SYNC_ACT_MERGE:
-		rc = push_merge(p, c, &s, modified_at, &status, &version);
+		rc = push_merge(db, p, c, &s, sc.modified_at, &status,
+		    &version);
 		if (rc == DB_OK && status == SYNC_CONFLICT)
-			rc = push_conflict(p, c, modified_at, &cid);
+			rc = push_conflict(db, p, c, sc.modified_at, &cid);
 		break;
 	case SYNC_ACT_CONFLICT:
 	default:
 		status = SYNC_CONFLICT;
-		rc = push_conflict(p, c, modified_at, &cid);
+		rc = push_conflict(db, p, c, sc.modified_at, &cid);
 		break;
 	}
 	if (rc != DB_OK)
 		return rc;
-	if (status != SYNC_APPLIED && (rc = server_record(p, c, &server)) !=
-	    DB_OK)
+	if (status != SYNC_APPLIED &&
+	    (rc = server_record(db, p->user_id, c, &server)) != DB_OK)
 		return rc;
 	res = json_pack("{s:s, s:s, s:s, s:I}", "collection", c->collection,
 	    "id", c->id, "status", sync_status_names[status],
@@ -473,14 +670,56 @@ push_one(struct push *p, struct change *c, json_t *results)
 		json_object_set_new(res, "conflict_id", json_integer(cid));
 	if (server != NULL)
 		json_object_set_new(res, "server", server);
-	return json_array_append_new(results, res) == 0 ? DB_OK : DB_ERROR;
+	return json_array_append_new(p->results, res) == 0 ? DB_OK : DB_ERROR;
 }
 
-/* A database failure inside a request whose user must exist: 503. */
+/*
+ * The push as one operation: every change in order, the quota over the
+ * whole batch (past it, nothing is written), one record.changed event
+ * for what was written, the device's push time and the user's cursor.
+ */
 static int
-db_fail(struct resp *resp, int rc)
+push_tx(struct db *db, void *arg)
 {
-	return problem_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
+	struct push	*p = arg;
+	int64_t		 bytes, records;
+	enum quota_kind	 q;
+	size_t		 i;
+	int		 rc;
+
+	p->out = PUSH_OK;
+	p->count = p->newest = p->add_bytes = p->add_records = 0;
+	json_decref(p->results);
+	json_decref(p->written);
+	if ((p->results = json_array()) == NULL ||
+	    (p->written = json_array()) == NULL)
+		return DB_ERROR;
+	if ((rc = db_usage_get(db, p->user_id, &bytes, &records)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	for (i = 0; i < p->n; i++) {
+		if (db_tx_expired(db))
+			return DB_TIMEOUT;
+		if ((rc = push_one(db, p, &p->cs[i])) != DB_OK)
+			return rc;
+	}
+	q = quota_check(bytes, records, p->add_bytes, p->add_records,
+	    cfg.quota_bytes, cfg.quota_records);
+	if (q != QUOTA_OK) {
+		p->out = q == QUOTA_BYTES ? PUSH_QUOTA_BYTES :
+		    PUSH_QUOTA_RECORDS;
+		return DB_ROLLBACK;
+	}
+	if (p->count > 0 && (rc = event_append(db, p->user_id, p->device_id,
+	    "record.changed", NULL, json_pack("{s:O, s:I, s:I}",
+	    "collections", p->written, "count", (json_int_t)p->count,
+	    "version", (json_int_t)p->newest), NULL)) != DB_OK)
+		return rc;
+	if (p->device_id != NULL && (rc = db_device_push_mark(db, p->user_id,
+	    p->device_id, p->now)) != DB_OK)
+		return rc;
+	if ((rc = db_sync_cursor(db, p->user_id, &p->cursor)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	return DB_OK;
 }
 
 /*
@@ -489,20 +728,21 @@ db_fail(struct resp *resp, int rc)
  *	    server?}], cursor}
  *	400 VALIDATION_FAILED (body, strategy, changes, changes[i].*:
  *	    the whole batch is refused)
+ *	403 QUOTA_EXCEEDED {quota} (the batch would pass a quota)
  *	413 PAYLOAD_TOO_LARGE (changes[i].data over TANDEM_MAX_RECORD_BYTES)
  *	422 CHECKSUM_MISMATCH (changes[i].checksum), SECRET_REJECTED
  *	    (changes[i].data.<path>)
- *	503 SERVICE_UNAVAILABLE
+ *	503 SERVICE_UNAVAILABLE (the database; or the write would hold it
+ *	    past TANDEM_MAX_WRITE_MS: nothing written)
  */
 int
 handle_sync_push(struct req *req, struct resp *resp)
 {
+	struct premerge_op pm;
 	struct push	 p;
-	struct change	*cs = NULL;
 	struct buf	 path;
-	json_t		*changes, *results = NULL;
-	size_t		 n = 0, i;
-	int64_t		 cursor;
+	json_t		*changes;
+	size_t		 i;
 	int		 strategy, rc;
 
 	memset(&p, 0, sizeof(p));
@@ -522,117 +762,166 @@ handle_sync_push(struct req *req, struct resp *resp)
 		    (long long)cfg.max_batch);
 		goto out;
 	}
-	n = json_array_size(changes);
-	if (n > 0 && (cs = calloc(n, sizeof(*cs))) == NULL) {
+	p.n = json_array_size(changes);
+	if (p.n > 0 && (p.cs = calloc(p.n, sizeof(*p.cs))) == NULL) {
 		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if (change_parse(resp, json_array_get(changes, i), i, &cs[i],
+	for (i = 0; i < p.n; i++)
+		if (change_parse(resp, json_array_get(changes, i), i, &p.cs[i],
 		    &path) == -1)
 			goto out;
-	for (i = 0; i < n; i++)
-		if (change_check(resp, i, &cs[i], &path) == -1)
+	for (i = 0; i < p.n; i++)
+		if (change_check(resp, i, &p.cs[i], &path) == -1)
 			goto out;
-
-	p.req = req;
-	p.db = req_db(req);
+	p.user_id = req->user_id;
+	p.device_id = req->device_id;
 	p.strategy = (enum sync_strategy)strategy;
 	p.now = now_ms();
-	if (p.strategy == SYNC_MERGE &&
-	    (rc = push_premerge(p.db, req->user_id, cs, n, p.now)) != DB_OK) {
-		db_fail(resp, rc);
-		goto out;
-	}
-	if ((p.written = json_array()) == NULL ||
-	    (results = json_array()) == NULL) {
-		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory");
-		goto out;
-	}
-	if ((rc = db_begin(p.db)) != DB_OK) {
-		db_fail(resp, rc);
-		goto out;
-	}
-	p.deadline = mono_us() + cfg.max_write_ms * 1000;
-	for (i = 0; i < n; i++) {
-		if (mono_us() > p.deadline) {
-			rc = DB_TIMEOUT;
-			goto fail;
+	if (p.strategy == SYNC_MERGE) {
+		pm.user_id = p.user_id;
+		pm.cs = p.cs;
+		pm.n = p.n;
+		pm.now = p.now;
+		if ((rc = db_read(req_db(req), premerge_read, &pm)) != DB_OK) {
+			answer_db(resp, rc);
+			goto out;
 		}
-		if ((rc = push_one(&p, &cs[i], results)) != DB_OK)
-			goto fail;
 	}
-	if (p.count > 0 && (rc = db_event_add(p.db, req->user_id,
-	    req->device_id, "record.changed", NULL, json_pack("{s:O, s:I, "
-	    "s:I}", "collections", p.written, "count", (json_int_t)p.count,
-	    "version", (json_int_t)p.newest), NULL)) != DB_OK)
-		goto fail;
-	if ((rc = db_device_push_mark(p.db, req->user_id, req->device_id,
-	    p.now)) != DB_OK ||
-	    (rc = db_sync_cursor(p.db, req->user_id, &cursor)) != DB_OK ||
-	    (rc = db_commit(p.db)) != DB_OK)
-		goto fail;
-	resp_json(resp, 200, json_pack("{s:O, s:I}", "results",
-	    results, "cursor", (json_int_t)cursor));
-	goto out;
-fail:
-	db_rollback(p.db);
-	db_fail(resp, rc);
+	rc = db_tx(req_db(req), push_tx, &p);
+	if (rc == DB_ROLLBACK && p.out != PUSH_OK)
+		problem_outcome(resp, &push_outcomes[p.out], NULL);
+	else if (rc != DB_OK)
+		answer_db(resp, rc);
+	else
+		resp_json(resp, 200, json_pack("{s:O, s:I}", "results",
+		    p.results, "cursor", (json_int_t)p.cursor));
 out:
-	for (i = 0; cs != NULL && i < n; i++) {
-		free(cs[i].canon);
-		free(cs[i].pre.canon);
+	for (i = 0; p.cs != NULL && i < p.n; i++) {
+		free(p.cs[i].canon);
+		free(p.cs[i].pre.canon);
 	}
-	free(cs);
-	json_decref(results);
+	free(p.cs);
+	json_decref(p.results);
 	json_decref(p.written);
 	buf_release(&path);
 	return resp->status;
 }
 
+/* The names of the collections query parameter ("a,b"). */
+struct names {
+	char	 v[16][DB_COLL_CAP];
+	const char *p[16];
+	size_t	 n;
+};
+
 /*
- * The collections query parameter ("a,b"): every name valid.  Returns
- * 0 with *out a JSON array text (free it) or NULL when absent, or -1
- * with a 400 naming "collections".
+ * The collections query parameter: every name valid, at most 16.
+ * Returns 0 (n is 0 when it is absent), or -1 with a 400 naming
+ * "collections".
  */
 static int
-collections_param(struct req *req, struct resp *resp, char **out)
+collections_param(struct req *req, struct resp *resp, struct names *out)
 {
 	const char	*s = req_query(req, "collections"), *p, *comma;
-	json_t		*arr = NULL;
-	char		 name[65];
 	size_t		 len;
-	int		 rc = -1;
 
-	*out = NULL;
+	out->n = 0;
 	if (s == NULL)
 		return 0;
-	if ((arr = json_array()) == NULL)
-		goto bad;
 	for (p = s;; p = comma + 1) {
 		comma = strchr(p, ',');
 		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (len == 0 || len >= sizeof(name))
+		if (len == 0 || len >= DB_COLL_CAP ||
+		    out->n == sizeof(out->v) / sizeof(out->v[0]))
 			goto bad;
-		memcpy(name, p, len);
-		name[len] = '\0';
-		if (!valid_collection(name) ||
-		    json_array_append_new(arr, json_string(name)) == -1)
+		memcpy(out->v[out->n], p, len);
+		out->v[out->n][len] = '\0';
+		if (!valid_collection(out->v[out->n]))
 			goto bad;
+		out->p[out->n] = out->v[out->n];
+		out->n++;
 		if (comma == NULL)
-			break;
+			return 0;
 	}
-	if ((*out = json_dumps(arr, JSON_COMPACT)) == NULL)
-		goto bad;
-	rc = 0;
-	goto out;
 bad:
-	problem_field(resp, 400, "VALIDATION_FAILED", "collections",
-	    "collections is a comma-separated list of collection names "
-	    "(1..64 bytes of [a-z0-9_-])");
-out:
-	json_decref(arr);
-	return rc;
+	return problem_field(resp, 400, "VALIDATION_FAILED", "collections",
+	    "collections is a comma-separated list of at most 16 collection "
+	    "names (1..64 bytes of [a-z0-9_-])") ? -1 : -1;
+}
+
+/* One pull page, read in one snapshot. */
+struct pull {
+	int64_t		 user_id;
+	const char	*device_id;
+	int64_t		 since;
+	struct names	 colls;
+	int64_t		 limit;
+	int64_t		 now;
+	struct buf	 text;		/* the changes array's text */
+	int64_t		 n;
+	int64_t		 cursor;
+	int		 more;
+	int64_t		 floor;
+	int		 expired;
+	int		 mark;		/* write the device's pull time */
+};
+
+static int
+pull_one(void *arg, const struct record_row *r)
+{
+	struct pull	*p = arg;
+
+	if (p->n == p->limit || p->text.len >= PULL_PAGE_BYTES) {
+		p->more = 1;
+		return DB_ROLLBACK;	/* the page is full */
+	}
+	if ((p->n > 0 && buf_add(&p->text, ",", 1) == -1) ||
+	    record_text(&p->text, r) == -1)
+		return DB_ERROR;
+	p->cursor = r->version;
+	p->n++;
+	return DB_OK;
+}
+
+/*
+ * The purge floor and the page, in one snapshot: a since below the floor
+ * is expired (410), and the last page's cursor never falls below it.
+ */
+static int
+pull_read(struct db *db, void *arg)
+{
+	struct pull_state st;
+	struct pull	*p = arg;
+	int		 rc;
+
+	p->cursor = p->since;
+	p->n = p->more = p->expired = 0;
+	buf_reset(&p->text);
+	if ((rc = db_pull_state(db, p->user_id, p->device_id, &st)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	p->floor = st.purge_floor;
+	p->mark = st.device_known && (st.last_pull_at == 0 ||
+	    st.last_pull_at + PULL_MARK_MS <= p->now);
+	if ((p->expired = pull_expired(p->since, p->floor)))
+		return DB_OK;
+	if (buf_adds(&p->text, "[") == -1)
+		return DB_ERROR;
+	if ((rc = db_records_pull(db, p->user_id, p->since, p->colls.p,
+	    p->colls.n, p->limit + 1, pull_one, p)) != DB_OK)
+		return rc;
+	if (buf_adds(&p->text, "]") == -1)
+		return DB_ERROR;
+	p->cursor = pull_cursor(p->cursor, p->more, p->floor);
+	return DB_OK;
+}
+
+static int
+pull_mark_tx(struct db *db, void *arg)
+{
+	struct pull	*p = arg;
+
+	return db_device_pull_mark(db, p->user_id, p->device_id, p->now);
 }
 
 /*
@@ -641,41 +930,46 @@ out:
  *	400 VALIDATION_FAILED (since, limit, collections)
  *	410 CURSOR_EXPIRED (since below the user's purge floor)
  *	503 SERVICE_UNAVAILABLE
+ * The device's last pull time is written at most once a second, best
+ * effort (a busy database does not fail a pull).
  */
 int
 handle_sync_pull(struct req *req, struct resp *resp)
 {
-	struct db_pull	 pull;
-	char		*colls = NULL;
-	int64_t		 since, limit;
+	struct pull	 p;
 	int		 rc;
 
-	memset(&pull, 0, sizeof(pull));
-	buf_init(&pull.changes, 0);
-	if (req_query_int(req, resp, "since", 0, 0, INT64_MAX, &since) == -1 ||
-	    req_query_int(req, resp, "limit", 500, 1, 1000, &limit) == -1 ||
-	    collections_param(req, resp, &colls) == -1)
+	memset(&p, 0, sizeof(p));
+	buf_init(&p.text, 0);
+	if (req_query_int(req, resp, "since", 0, 0, INT64_MAX, &p.since) ==
+	    -1 || req_query_int(req, resp, "limit", PULL_DEF, 1, PULL_MAX,
+	    &p.limit) == -1 ||
+	    collections_param(req, resp, &p.colls) == -1)
 		goto out;
-	if ((rc = db_records_pull(req_db(req), req->user_id, req->device_id,
-	    since, colls, limit, now_ms(), &pull)) != DB_OK) {
-		db_fail(resp, rc);
+	p.user_id = req->user_id;
+	p.device_id = req->device_id;
+	p.now = now_ms();
+	if ((rc = db_read(req_db(req), pull_read, &p)) != DB_OK) {
+		answer_db(resp, rc);
 		goto out;
 	}
-	if (pull.expired) {
+	if (p.expired) {
 		problem_field(resp, 410, "CURSOR_EXPIRED", "since",
 		    "deletions after %lld were purged; pull from 0 again",
-		    (long long)since);
-		problem_set(resp, "purge_floor", json_integer(pull.floor));
+		    (long long)p.since);
+		problem_set(resp, "purge_floor", json_integer(p.floor));
 		goto out;
 	}
+	if (p.mark)
+		(void)db_tx(req_db(req), pull_mark_tx, &p);
 	/*
 	 * The page is JSON text already (records' data go out as stored,
 	 * never parsed and printed again): wrap it and send it raw.
 	 */
 	if (buf_adds(&resp->raw, "{\"changes\":") == -1 ||
-	    buf_add(&resp->raw, pull.changes.data, pull.changes.len) == -1 ||
+	    buf_add(&resp->raw, p.text.data, p.text.len) == -1 ||
 	    buf_addf(&resp->raw, ",\"cursor\":%lld,\"more\":%s}",
-	    (long long)pull.cursor, pull.more ? "true" : "false") == -1) {
+	    (long long)p.cursor, p.more ? "true" : "false") == -1) {
 		buf_reset(&resp->raw);
 		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory");
 		goto out;
@@ -683,39 +977,89 @@ handle_sync_pull(struct req *req, struct resp *resp)
 	resp->status = 200;
 	resp->content_type = "application/json";
 out:
-	db_pull_release(&pull);
-	free(colls);
+	buf_release(&p.text);
 	return resp->status;
+}
+
+static int
+collection_add(void *arg, const struct collection_row *c)
+{
+	return json_array_append_new(arg, json_pack("{s:s, s:I, s:I, s:I}",
+	    "name", c->name, "records", (json_int_t)c->records,
+	    "tombstones", (json_int_t)c->tombstones,
+	    "last_version", (json_int_t)c->last_version)) == 0 ? DB_OK :
+	    DB_ERROR;
+}
+
+static int
+sync_device_add(void *arg, const struct device_row *d)
+{
+	return json_array_append_new(arg, json_pack("{s:s, s:o, s:o}",
+	    "id", d->id, "last_push_at", d->last_push_at != 0 ?
+	    json_integer(d->last_push_at) : json_null(),
+	    "last_pull_at", d->last_pull_at != 0 ?
+	    json_integer(d->last_pull_at) : json_null())) == 0 ? DB_OK :
+	    DB_ERROR;
+}
+
+/* The stats of a user, read in one snapshot. */
+struct stats_op {
+	int64_t		 user_id;
+	json_t		*colls;
+	json_t		*devs;
+	int64_t		 open;
+	int64_t		 bytes;
+	int64_t		 records;
+};
+
+static int
+stats_read(struct db *db, void *arg)
+{
+	struct stats_op	*s = arg;
+	int		 rc;
+
+	json_array_clear(s->colls);
+	json_array_clear(s->devs);
+	if ((rc = db_collections_list(db, s->user_id, collection_add,
+	    s->colls)) != DB_OK ||
+	    (rc = db_conflicts_open_count(db, s->user_id, &s->open)) !=
+	    DB_OK ||
+	    (rc = db_devices_list(db, s->user_id, 0, sync_device_add,
+	    s->devs)) != DB_OK)
+		return rc;
+	return db_usage_get(db, s->user_id, &s->bytes, &s->records);
 }
 
 /*
  * GET /sync/stats
  *	200 {collections:[{name, records, tombstones, last_version}],
- *	    conflicts_open, devices:[{id, last_push_at, last_pull_at}]}
+ *	    conflicts_open, devices:[{id, last_push_at, last_pull_at}],
+ *	    usage:{bytes, records}}
  *	503 SERVICE_UNAVAILABLE
  */
 int
 handle_sync_stats(struct req *req, struct resp *resp)
 {
-	struct db	*db = req_db(req);
-	json_t		*colls = NULL, *devs = NULL;
-	int64_t		 open;
+	struct stats_op	 s;
 	int		 rc;
 
-	if ((rc = db_collections_list(db, req->user_id, &colls)) != DB_OK ||
-	    (rc = db_conflicts_open_count(db, req->user_id, &open)) !=
-	    DB_OK ||
-	    (rc = db_sync_devices(db, req->user_id, &devs)) != DB_OK) {
-		db_fail(resp, rc);
-		goto out;
+	memset(&s, 0, sizeof(s));
+	s.user_id = req->user_id;
+	s.colls = json_array();
+	s.devs = json_array();
+	if (s.colls == NULL || s.devs == NULL)
+		rc = DB_ERROR;
+	else
+		rc = db_read(req_db(req), stats_read, &s);
+	if (rc != DB_OK) {
+		json_decref(s.colls);
+		json_decref(s.devs);
+		return answer_db(resp, rc == DB_NOTFOUND ? DB_ERROR : rc);
 	}
-	resp_json(resp, 200, json_pack("{s:o, s:I, s:o}", "collections",
-	    colls, "conflicts_open", (json_int_t)open, "devices", devs));
-	colls = devs = NULL;
-out:
-	json_decref(colls);
-	json_decref(devs);
-	return resp->status;
+	return resp_json(resp, 200, json_pack("{s:o, s:I, s:o, s:{s:I, s:I}}",
+	    "collections", s.colls, "conflicts_open", (json_int_t)s.open,
+	    "devices", s.devs, "usage", "bytes", (json_int_t)s.bytes,
+	    "records", (json_int_t)s.records));
 }
 
 /*
@@ -726,12 +1070,16 @@ out:
 int
 handle_collections_list(struct req *req, struct resp *resp)
 {
-	json_t	*colls = NULL;
+	json_t	*colls;
 	int	 rc;
 
-	if ((rc = db_collections_list(req_db(req), req->user_id, &colls)) !=
-	    DB_OK)
-		return db_fail(resp, rc);
+	if ((colls = json_array()) == NULL)
+		return answer_db(resp, DB_ERROR);
+	if ((rc = db_collections_list(req_db(req), req->user_id,
+	    collection_add, colls)) != DB_OK) {
+		json_decref(colls);
+		return answer_db(resp, rc);
+	}
 	return resp_json(resp, 200, json_pack("{s:o}", "collections", colls));
 }
 
@@ -745,32 +1093,298 @@ handle_collections_list(struct req *req, struct resp *resp)
 int
 handle_records_get(struct req *req, struct resp *resp)
 {
+	struct record_row r;
 	const char	*c = req_param(req, "c"), *id = req_param(req, "rid");
-	json_t		*rec = NULL;
+	json_t		*rec;
 	int		 rc;
 
-	rc = db_record_get(req_db(req), req->user_id, c, id, &rec);
+	rc = db_record_get(req_db(req), req->user_id, c, id, &r);
 	if (rc == DB_NOTFOUND)
 		return problem(resp, 404, "NOT_FOUND", "no record %s/%s", c,
 		    id);
 	if (rc != DB_OK)
-		return db_fail(resp, rc);
+		return answer_db(resp, rc);
+	rec = record_json(&r);
+	record_row_release(&r);
+	if (rec == NULL)
+		return answer_db(resp, DB_ERROR);
 	return resp_json(resp, 200, json_pack("{s:o}", "record", rec));
 }
 
 /*
+ * The export, streamed: every part written as it is read, in one
+ * snapshot, so that a user's export never holds all their records (or
+ * messages) as values at once, only one row at a time.
+ */
+struct export_op {
+	struct req	*req;
+	struct db	*db;
+	FCGX_Stream	*out;
+	struct buf	 b;		/* the row being written */
+	int64_t		 now;
+	int		 first;
+	int		 failed;	/* a write to the client failed */
+};
+
+/* Write b (and empty it).  Returns a db_rc: DB_ERROR when the client left. */
+static int
+export_flush(struct export_op *e)
+{
+	if (e->b.len > 0 && FCGX_PutStr(e->b.data, (int)e->b.len, e->out) !=
+	    (int)e->b.len) {
+		e->failed = 1;
+		return DB_ERROR;
+	}
+	buf_reset(&e->b);
+	return DB_OK;
+}
+
+/* Write one array element: its separator and the value (taken). */
+static int
+export_value(struct export_op *e, json_t *v)
+{
+	char	*s;
+	int	 rc;
+
+	if (v == NULL || (s = jcs_dump_answer(v)) == NULL) {
+		json_decref(v);
+		return DB_ERROR;
+	}
+	json_decref(v);
+	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
+	    buf_adds(&e->b, s) == 0 ? export_flush(e) : DB_ERROR;
+	free(s);
+	e->first = 0;
+	return rc;
+}
+
+/* Start member name's array ("devices":[ ...). */
+static int
+export_open(struct export_op *e, const char *name)
+{
+	e->first = 1;
+	if (buf_addf(&e->b, ",\"%s\":[", name) == -1)
+		return DB_ERROR;
+	return export_flush(e);
+}
+
+static int
+export_close(struct export_op *e)
+{
+	return buf_adds(&e->b, "]") == 0 ? export_flush(e) : DB_ERROR;
+}
+
+static int
+export_device(void *arg, const struct device_row *d)
+{
+	return export_value(arg, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, "
+	    "s:o, s:o}", "id", d->id, "platform", d->platform, "name",
+	    d->name, "created_at", (json_int_t)d->created_at,
+	    "last_seen_at", d->last_seen_at ? json_integer(d->last_seen_at) :
+	    json_null(), "revoked_at", d->revoked_at ?
+	    json_integer(d->revoked_at) : json_null(), "last_push_at",
+	    d->last_push_at ? json_integer(d->last_push_at) : json_null(),
+	    "last_pull_at", d->last_pull_at ? json_integer(d->last_pull_at) :
+	    json_null()));
+}
+
+/* A record goes out as pull shape, its stored text as it is. */
+static int
+export_record(void *arg, const struct record_row *r)
+{
+	struct export_op *e = arg;
+
+	if (buf_adds(&e->b, e->first ? "" : ",") == -1 ||
+	    record_text(&e->b, r) == -1)
+		return DB_ERROR;
+	e->first = 0;
+	return export_flush(e);
+}
+
+static int
+export_conflict(void *arg, const struct conflict_row *c)
+{
+	return export_value(arg, conflict_json(c));
+}
+
+static int
+export_message(void *arg, const struct message_row *m)
+{
+	return export_value(arg, message_json(m));
+}
+
+/* A session, then its messages in seq order, one at a time. */
+static int
+export_session(void *arg, const struct session_row *s)
+{
+	struct export_op *e = arg;
+	json_t		*o;
+	char		*text;
+	size_t		 n;
+	int		 rc;
+
+	if ((o = session_json(s, e->now)) == NULL ||
+	    json_object_set_new(o, "kill_reason", s->has_kill_reason ?
+	    json_string(s->kill_reason) : json_null()) == -1 ||
+	    (text = jcs_dump_answer(o)) == NULL) {
+		json_decref(o);
+		return DB_ERROR;
+	}
+	json_decref(o);
+	/* the object without its closing brace, then "messages":[...]} */
+	n = strlen(text);
+	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
+	    buf_add(&e->b, text, n - 1) == 0 &&
+	    buf_adds(&e->b, ",\"messages\":[") == 0 ? export_flush(e) :
+	    DB_ERROR;
+	free(text);
+	if (rc != DB_OK)
+		return rc;
+	e->first = 1;
+	if ((rc = db_messages_list(e->db, e->req->user_id, s->id, 0,
+	    0, export_message, e)) != DB_OK)
+		return rc;
+	e->first = 0;
+	return buf_adds(&e->b, "]}") == 0 ? export_flush(e) : DB_ERROR;
+}
+
+/* The whole document, inside one snapshot. */
+static int
+export_read(struct db *db, void *arg)
+{
+	struct export_op *e = arg;
+	struct user_row	 u;
+	int64_t		 uid = e->req->user_id;
+	int		 rc;
+
+	e->db = db;
+	if ((rc = db_user_get_by_id(db, uid, &u)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	e->first = 1;
+	buf_adds(&e->b, "{\"user\":");
+	rc = export_value(e, user_json(&u));
+	user_row_release(&u);
+	if (rc != DB_OK ||
+	    (rc = export_open(e, "devices")) != DB_OK ||
+	    (rc = db_devices_list(db, uid, 1, export_device, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "records")) != DB_OK ||
+	    (rc = db_records_each(db, uid, export_record, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "conflicts")) != DB_OK ||
+	    (rc = db_conflicts_list(db, uid, CONFLICTS_ALL, NULL, 0, 0,
+	    export_conflict, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "sessions")) != DB_OK ||
+	    (rc = db_sessions_list(db, uid, SESSIONS_ALL, NULL, 0,
+	    export_session, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK)
+		return rc;
+	if (buf_addf(&e->b, ",\"exported_at\":%lld}\n", (long long)now_ms()) ==
+	    -1)
+		return DB_ERROR;
+	return export_flush(e);
+}
+
+/* Write the export after the headers; -1 cuts the answer short. */
+static int
+export_stream(struct req *req, void *arg)
+{
+	struct export_op *e = arg;
+	int		 rc;
+
+	e->req = req;
+	e->out = req->fcgi->out;
+	buf_init(&e->b, 0);
+	e->now = now_ms();
+	rc = db_read(req_db(req), export_read, e);
+	buf_release(&e->b);
+	if (rc != DB_OK && !e->failed)
+		log_json(LOG_ERROR, "export cut short", json_pack("{s:s}",
+		    "error", db_rc_names[rc]));
+	return rc == DB_OK ? 0 : -1;
+}
+
+/*
  * GET /export
- *	200 {user, devices, records, conflicts, sessions, exported_at}
- *	503 SERVICE_UNAVAILABLE
+ *	200 {user, devices, records, conflicts, sessions, exported_at},
+ *	    streamed: records go out as their stored canonical text, one row
+ *	    at a time, so the export of any account costs the server the
+ *	    memory of a row.  A failure once the answer has started cuts the
+ *	    connection (the client sees a transfer cut short, never a
+ *	    complete-looking document).
  */
 int
 handle_export(struct req *req, struct resp *resp)
 {
-	json_t	*doc = NULL;
-	int	 rc;
+	(void)req;
+	resp->status = 200;
+	resp->content_type = "application/json";
+	resp->stream = export_stream;
+	resp->stream_arg = calloc(1, sizeof(struct export_op));
+	if (resp->stream_arg == NULL)
+		return answer_db(resp, DB_ERROR);
+	return 200;
+}
 
-	if ((rc = db_sync_export(req_db(req), req->user_id, &doc)) != DB_OK)
-		return db_fail(resp, rc);
-	json_object_set_new(doc, "exported_at", json_integer(now_ms()));
-	return resp_json(resp, 200, doc);
+/* One pass of the tombstone purge. */
+struct purge_pass {
+	struct db	*db;
+	int64_t		 before;
+	int64_t		 n;
+};
+
+static int
+purge_one(void *arg, const struct tombstone_key *t)
+{
+	struct purge_pass *p = arg;
+	int		 rc;
+
+	p->n++;
+	if (p->db == NULL)
+		return DB_OK;		/* only counting */
+	rc = db_tombstone_purge(p->db, t);
+	return rc == DB_NOTFOUND ? DB_OK : rc;	/* re-created meanwhile */
+}
+
+static int
+purge_tx(struct db *db, void *arg)
+{
+	struct purge_pass *p = arg;
+
+	p->n = 0;
+	p->db = db;
+	return db_tombstones_old(db, p->before, SWEEP_BATCH, purge_one, p);
+}
+
+/*
+ * The sweeper: purge tombstones older than TANDEM_TOMBSTONE_DAYS (their
+ * version is the server clock of the delete, in microseconds) with the
+ * revision history of their records, raising each user's purge floor to
+ * the newest version purged; one transaction per pass of at most
+ * SWEEP_BATCH, the oldest first.  The common case, nothing to purge,
+ * costs one indexed read and no write lock.  Returns a db_rc.
+ */
+int
+sync_sweep(struct db *db, int64_t now)
+{
+	struct purge_pass p;
+	int		 i, rc;
+
+	p.before = (now - cfg.tombstone_days * 86400000) * 1000;
+	p.n = 0;
+	p.db = NULL;
+	if ((rc = db_tombstones_old(db, p.before, 1, purge_one, &p)) != DB_OK ||
+	    p.n == 0)
+		return rc;
+	for (i = 0; i < SWEEP_PASSES; i++) {
+		if ((rc = db_tx(db, purge_tx, &p)) != DB_OK)
+			return rc;
+		if (p.n > 0)
+			log_json(LOG_INFO, "tombstones purged", json_pack(
+			    "{s:I}", "count", (json_int_t)p.n));
+		if (p.n < SWEEP_BATCH)
+			break;
+	}
+	return DB_OK;
 }

@@ -11,10 +11,10 @@
 #include <time.h>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "auth.h"
+#include "rand.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -82,7 +82,7 @@ auth_password_hash(const char *pw, char **encoded)
 	int		 rc;
 
 	*encoded = NULL;
-	if (RAND_bytes(salt, sizeof(salt)) != 1)
+	if (rand_bytes(salt, sizeof(salt)) == -1)
 		return -1;
 	len = argon2_encodedlen((uint32_t)cfg.argon2_t,
 	    (uint32_t)cfg.argon2_m_kib, (uint32_t)cfg.argon2_p, SALT_LEN,
@@ -130,7 +130,7 @@ dummy_make(void)
 {
 	char	 pw[33];
 
-	if (auth_random_hex(pw, 16) == 0)
+	if (rand_hex(pw, 16) == 0)
 		auth_password_hash(pw, &dummy_hash);
 }
 
@@ -148,24 +148,6 @@ auth_password_burn(const char *pw)
 	return auth_password_verify(dummy_hash, pw) == -1 ? -1 : 0;
 }
 
-/* nbytes random bytes as 2 * nbytes hex chars and a NUL.  Returns 0/-1. */
-int
-auth_random_hex(char *out, size_t nbytes)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char	 b[64];
-	size_t		 i;
-
-	if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
-		return -1;
-	for (i = 0; i < nbytes; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * nbytes] = '\0';
-	return 0;
-}
-
 /* A refresh token: 32 random bytes, base64url without padding. */
 int
 auth_refresh_token(char out[AUTH_REFRESH_LEN + 1])
@@ -173,7 +155,7 @@ auth_refresh_token(char out[AUTH_REFRESH_LEN + 1])
 	unsigned char	 b[32], enc[48];
 	int		 n, i;
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (rand_bytes(b, sizeof(b)) == -1)
 		return -1;
 	n = EVP_EncodeBlock(enc, b, sizeof(b));	/* 44 chars, one '=' */
 	if (n != 44)
@@ -204,7 +186,7 @@ auth_access_token(const char *sub, const char *did, const char *family,
 	struct buf jti;
 
 	buf_init(&jti, 256);
-	if (auth_random_hex(rnd, 8) == -1 ||
+	if (rand_hex(rnd, 8) == -1 ||
 	    buf_addf(&jti, "%s.%s", family, rnd) == -1)
 		goto out;
 	if (jwt_new(&jwt) != 0 ||

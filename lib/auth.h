@@ -31,7 +31,6 @@ char	*auth_access_token(const char *sub, const char *did,
 enum auth_tok auth_access_verify(const char *token, int64_t now_s,
 	    struct access_claims *);
 void	 auth_claims_free(struct access_claims *);
-int	 auth_random_hex(char *out, size_t nbytes);
 int	 auth_refresh_token(char out[AUTH_REFRESH_LEN + 1]);
 void	 auth_token_hash(const char *token, unsigned char out[32]);
 

@@ -33,6 +33,8 @@ static const struct conf_var vars[] = {
 	  "data directory: database, secret, certificate, sockets" },
 	{ "TANDEM_DB", S(db_path), NULL, 0, 0,
 	  "SQLite database file (default DATA_DIR/tandem.db)" },
+	{ "TANDEM_DB_URL", S(db_url), NULL, 0, 0,
+	  "a libpq URI: PostgreSQL instead of SQLite (unset: SQLite)" },
 	{ "TANDEM_SOCKET", S(socket_path), NULL, 0, 0,
 	  "FastCGI unix socket (default DATA_DIR/run/tandemd.sock)" },
 	{ "TANDEM_JWT_ISSUER", S(jwt_issuer), "tandem", 0, 0,
@@ -71,6 +73,12 @@ static const struct conf_var vars[] = {
 	  1000000, "polls and streams waiting at once per device; 0: no cap" },
 	{ "TANDEM_MAX_WAITS_PER_USER", I(max_waits_per_user), "64", 0,
 	  1000000, "polls and streams waiting at once per user; 0: no cap" },
+	{ "TANDEM_QUOTA_BYTES", I(quota_bytes), "1073741824", 0,
+	  INT64_C(1099511627776), "canonical bytes of records (tombstones and "
+	  "message bodies included) per user; 0: no quota" },
+	{ "TANDEM_QUOTA_RECORDS", I(quota_records), "1000000", 0,
+	  INT64_C(1000000000000), "records per user, tombstones included; "
+	  "0: no quota" },
 	{ "TANDEM_MAX_WRITE_MS", I(max_write_ms), "2000", 10, 600000,
 	  "longest a request may hold the write lock (else 503, or a conflict for merge)" },
 	{ "TANDEM_TOMBSTONE_DAYS", I(tombstone_days), "30", 0, 36500,

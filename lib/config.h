@@ -12,6 +12,7 @@
 struct config {
 	char	*data_dir;		/* TANDEM_DATA_DIR */
 	char	*db_path;		/* TANDEM_DB */
+	char	*db_url;		/* TANDEM_DB_URL: PostgreSQL */
 	char	*socket_path;		/* TANDEM_SOCKET */
 	char	*jwt_secret;		/* TANDEM_JWT_SECRET or the file's */
 	size_t	 jwt_secret_len;
@@ -32,6 +33,8 @@ struct config {
 	int64_t	 seen_write_ms;
 	int64_t	 max_poll_timeout_s;
 	int64_t	 max_write_ms;
+	int64_t	 quota_bytes;
+	int64_t	 quota_records;
 	int64_t	 max_waits_per_device;
 	int64_t	 max_waits_per_user;
 	int64_t	 tombstone_days;

@@ -1,227 +1,100 @@
+/*
+ * db: the engine-neutral half of storage: which engine, the pool of its
+ * connections, transactions (db_tx, db_read), the per-user clock, the
+ * doorbell rings after commit and an area's deferred writes.  The
+ * engines (lib/sqlite/, lib/pg/) implement struct store (lib/store.h).
+ */
 #include <assert.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <unistd.h>
 
+#include "clock.h"
+#include "config.h"
 #include "db.h"
 #include "doorbell.h"
-#include "http.h"
-#include "jcs.h"
-#include "json.h"
 #include "log.h"
+#include "store.h"
+
+const char *const db_rc_names[DB__MAX] = {
+	"ok", "not found", "constraint", "busy", "error", "timeout",
+	"rolled back", "retry"
+};
+
+/* How often db_tx runs a transaction the engine asks to run again. */
+#define TX_ATTEMPTS	5
+
+static const struct store *engine = &sqlite_store;
 
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	struct db	*conns;
+	struct db	**conns;
 	int		 n;
 	struct db	*free;
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0,
     NULL };
 
-/* One writer at a time per process: see busy_wait. */
-static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-write_unlock(struct db *db)
-{
-	if (db->write_locked) {
-		db->write_locked = 0;
-		pthread_mutex_unlock(&write_mu);
-	}
-}
-
-static int	 tx_flush(struct db *);
-
-/* Forget what the transaction kept aside: the clock, deferred writes. */
-static void
-tx_state_reset(struct db *db)
-{
-	if (db->defer_free != NULL)
-		db->defer_free(db->defer_arg);
-	db->defer_flush = NULL;
-	db->defer_free = NULL;
-	db->defer_arg = NULL;
-	db->clock_read = 0;
-	db->clock_dirty = 0;
-}
-
-static void
-db_log_error(struct db *db, const char *what)
-{
-	log_json(LOG_ERROR, "sqlite error", json_pack("{s:s, s:i, s:s}",
-	    "what", what, "sqlite_rc", sqlite3_extended_errcode(db->conn),
-	    "error", sqlite3_errmsg(db->conn)));
-}
-
-static void (*stale_handler)(void);
-
 /*
- * Who to tell when this process's connections are stuck read-only while
- * the file is writable again (the worker restarts itself).
+ * Choose the engine: a libpq URI (TANDEM_DB_URL) selects PostgreSQL,
+ * none the embedded SQLite.  Returns 0, or -1 when this build has no
+ * engine for the URL.
  */
-void
-db_set_stale_handler(void (*fn)(void))
-{
-	stale_handler = fn;
-}
-
-/*
- * A write failed as read-only.  SQLite shares one -shm mapping among all
- * connections of a process, so a mapping made while the file was not
- * writable keeps every connection read-only even after the file is
- * fixed.  When the file can be opened for writing now, the process's
- * connections are stale: the handler restarts the process.
- */
-static void
-readonly_check(struct db *db)
-{
-	const char	*f = sqlite3_db_filename(db->conn, "main");
-	int		 fd;
-
-	if (f == NULL || stale_handler == NULL)
-		return;
-	if ((fd = open(f, O_RDWR | O_CLOEXEC)) == -1)
-		return;
-	close(fd);
-	log_msg(LOG_WARN, "database writable again; restarting to reopen it");
-	stale_handler();
-}
-
-/* Map an SQLite result code to a db_rc. */
 int
-db_rc_of(int rc)
+db_engine_select(const char *url)
 {
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return DB_OK;
-	case SQLITE_CONSTRAINT:
-		return DB_CONSTRAINT;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return DB_BUSY;
-	default:
-		return DB_ERROR;
-	}
-}
-
-/*
- * Wait for another process's write lock in short sleeps (SQLite's own
- * busy_timeout backs off to 100 ms naps, which shows as p99 latency under
- * concurrent writers), for about 5 s in all.  Threads of one process
- * queue on write_mu instead (db_begin).
- */
-static int
-busy_wait(void *arg, int count)
-{
-	(void)arg;
-	if (count < 20)
-		usleep(100);
-	else if (count < 200)
-		usleep(500);
-	else if (count < 2650)
-		usleep(2000);
-	else
+	if (url == NULL || *url == '\0') {
+		engine = &sqlite_store;
 		return 0;
-	return 1;
-}
-
-static int
-db_setup(struct db *db)
-{
-	static const char *const pragmas =
-	    "PRAGMA synchronous = FULL;"
-	    "PRAGMA foreign_keys = ON;"
-	    "PRAGMA temp_store = MEMORY;";
-
-	sqlite3_busy_handler(db->conn, busy_wait, NULL);
-	if (sqlite3_exec(db->conn, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		db_log_error(db, "pragmas");
-		return -1;
 	}
-	return 0;
+	return -1;
 }
 
-/*
- * Open one connection (not from the pool: the master's, the sweeper's, a
- * tool's).  Returns NULL on failure; db_close() frees it.
- */
+const struct store *
+db_engine(void)
+{
+	return engine;
+}
+
+const char *
+db_engine_name(void)
+{
+	return engine->name;
+}
+
+/* One connection of its own (the sweeper's, a tool's); NULL on failure. */
 struct db *
-db_open(const char *path)
+db_open(void)
 {
-	struct db	*db;
-
-	if ((db = calloc(1, sizeof(*db))) == NULL)
-		return NULL;
-	if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    db_setup(db) == -1) {
-		if (db->conn != NULL)
-			log_msg(LOG_ERROR, "cannot open %s: %s", path,
-			    sqlite3_errmsg(db->conn));
-		sqlite3_close_v2(db->conn);
-		free(db);
-		return NULL;
-	}
-	return db;
-}
-
-static void
-db_close_conn(struct db *db)
-{
-	size_t	 i;
-
-	for (i = 0; i < db->nslots; i++)
-		sqlite3_finalize(db->slots[i].st);
-	free(db->slots);
-	db->slots = NULL;
-	db->nslots = db->nused = 0;
-	sqlite3_close_v2(db->conn);
-	db->conn = NULL;
+	return engine->connect();
 }
 
 void
 db_close(struct db *db)
 {
-	if (db == NULL)
-		return;
-	db_close_conn(db);
-	free(db);
+	if (db != NULL)
+		db->store->disconnect(db);
 }
 
 /*
  * Open n connections for this worker process.  A database that cannot be
- * opened or set up now is logged, not fatal: the worker stays up and its
- * requests answer 503 until the file is usable again.  Returns 0, or -1
- * when out of memory.
+ * reached now is logged by the engine, not fatal: the connection retries
+ * and requests answer 503 meanwhile.  Returns 0, or -1 when out of
+ * memory.
  */
 int
-db_pool_open(const char *path, int n)
+db_pool_open(int n)
 {
 	int	 i;
-	struct db *db;
 
 	if ((pool.conns = calloc((size_t)n, sizeof(*pool.conns))) == NULL)
 		return -1;
-	pool.n = n;
 	for (i = 0; i < n; i++) {
-		db = &pool.conns[i];
-		if (sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READWRITE |
-		    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-		    db_setup(db) == -1)
-			log_msg(LOG_ERROR, "cannot open %s: %s", path,
-			    db->conn ? sqlite3_errmsg(db->conn) :
-			    "out of memory");
-		if (db->conn == NULL)
+		if ((pool.conns[i] = engine->connect()) == NULL)
 			return -1;
-		db->next_free = pool.free;
-		pool.free = db;
+		pool.conns[i]->next_free = pool.free;
+		pool.free = pool.conns[i];
+		pool.n++;
 	}
 	return 0;
 }
@@ -232,7 +105,7 @@ db_pool_close(void)
 	int	 i;
 
 	for (i = 0; i < pool.n; i++)
-		db_close_conn(&pool.conns[i]);
+		db_close(pool.conns[i]);
 	free(pool.conns);
 	pool.conns = NULL;
 	pool.n = 0;
@@ -256,24 +129,19 @@ db_acquire(void)
 }
 
 /*
- * Give a connection back.  A transaction left open (a handler bug) is
- * rolled back and statements left mid-step are reset, so the next borrower
- * starts clean and no read snapshot is kept alive.
+ * Give a connection back.  A transaction left open (a bug) is rolled
+ * back, so the next borrower starts clean and no snapshot stays alive.
  */
 void
 db_release(struct db *db)
 {
-	sqlite3_stmt	*st = NULL;
-
 	if (db == NULL)
 		return;
-	if (db->in_tx) {
+	if (db->tx.active) {
 		log_msg(LOG_ERROR, "transaction left open; rolled back");
-		db_rollback(db);
+		db->store->rollback(db);
+		memset(&db->tx, 0, sizeof(db->tx));
 	}
-	while ((st = sqlite3_next_stmt(db->conn, st)) != NULL)
-		if (sqlite3_stmt_busy(st))
-			sqlite3_reset(st);
 	pthread_mutex_lock(&pool.lock);
 	db->next_free = pool.free;
 	pool.free = db;
@@ -281,208 +149,140 @@ db_release(struct db *db)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-static size_t
-slot_hash(const char *sql, size_t n)
+/* Forget what the operation kept aside: the clocks, deferred writes. */
+static void
+op_forget(struct db *db)
 {
-	uintptr_t h = (uintptr_t)sql;
-
-	h ^= h >> 17;
-	h *= (uintptr_t)0x9E3779B97F4A7C15ull;
-	return (size_t)(h >> 7) & (n - 1);
+	if (db->tx.defer_free != NULL)
+		db->tx.defer_free(db->tx.defer_arg);
+	db->tx.defer_flush = NULL;
+	db->tx.defer_free = NULL;
+	db->tx.defer_arg = NULL;
+	db->tx.nclock = 0;
 }
 
+/* Write back the clocks the operation moved.  Returns a db_rc. */
 static int
-slots_grow(struct db *db)
+clocks_flush(struct db *db)
 {
-	struct stmt_slot *old = db->slots, *s;
-	size_t		 oldn = db->nslots, i, j;
-	size_t		 n = oldn ? oldn * 2 : 64;
+	int	 i, rc;
 
-	if ((s = calloc(n, sizeof(*s))) == NULL)
-		return -1;
-	for (i = 0; i < oldn; i++) {
-		if (old[i].sql == NULL)
-			continue;
-		for (j = slot_hash(old[i].sql, n); s[j].sql != NULL;
-		    j = (j + 1) & (n - 1))
-			;
-		s[j] = old[i];
-	}
-	free(old);
-	db->slots = s;
-	db->nslots = n;
-	return 0;
-}
-
-/*
- * A prepared statement for sql, reset and with its bindings cleared.  sql
- * must be a string literal (or otherwise live as long as the process): the
- * statement is prepared once per connection and cached under its address,
- * so every area keeps its SQL next to its code.  Returns NULL on error.
- */
-sqlite3_stmt *
-db_prepare(struct db *db, const char *sql)
-{
-	size_t		 i = 0;
-	sqlite3_stmt	*st;
-
-	if (db->nused * 2 >= db->nslots && slots_grow(db) == -1)
-		return NULL;
-	for (i = slot_hash(sql, db->nslots); db->slots[i].sql != NULL;
-	    i = (i + 1) & (db->nslots - 1))
-		if (db->slots[i].sql == sql) {
-			st = db->slots[i].st;
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return st;
+	for (i = 0; i < db->tx.nclock; i++)
+		if (db->tx.clock[i].dirty) {
+			if ((rc = db->store->clock_write(db,
+			    db->tx.clock[i].user_id, db->tx.clock[i].last)) !=
+			    DB_OK)
+				return rc;
+			db->tx.clock[i].dirty = 0;
 		}
-	if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &st, NULL) != SQLITE_OK) {
-		db_log_error(db, "prepare");
-		return NULL;
-	}
-	db->slots[i].sql = sql;
-	db->slots[i].st = st;
-	db->nused++;
-	return st;
+	return DB_OK;
 }
 
 /*
- * Step once.  Returns SQLITE_ROW, SQLITE_DONE, or a db_rc error (as a
- * negative number) after logging it.
+ * The end of an operation that succeeded: what it deferred is written,
+ * then its clocks.  Returns a db_rc.
  */
-int
-db_step(struct db *db, sqlite3_stmt *st)
+static int
+op_end(struct db *db)
 {
-	int	 rc = sqlite3_step(st);
+	int	 rc = DB_OK;
 
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		return rc;
-	if ((rc & 0xff) != SQLITE_CONSTRAINT)
-		db_log_error(db, sqlite3_sql(st));
-	sqlite3_reset(st);
-	if ((rc & 0xff) == SQLITE_READONLY)
-		readonly_check(db);
-	return -db_rc_of(rc);
-}
-
-/*
- * Step a statement that returns at most one row.  DB_OK: a row is ready
- * to read; DB_NOTFOUND: none; else the error.  The caller resets.
- */
-int
-db_step_row(struct db *db, sqlite3_stmt *st)
-{
-	int	 rc = db_step(db, st);
-
-	if (rc == SQLITE_ROW)
-		return DB_OK;
-	return rc == SQLITE_DONE ? DB_NOTFOUND : -rc;
-}
-
-/* Run a statement that returns no rows.  Returns a db_rc. */
-int
-db_exec(struct db *db, sqlite3_stmt *st)
-{
-	int	 rc;
-
-	if (st == NULL)
-		return DB_ERROR;
-	rc = db_step(db, st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return DB_OK;
-	return -rc;
-}
-
-void
-db_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-/*
- * Bind a JSON value as compact text with canonical (RFC 8785) numbers and
- * strings, its members in their order (a NULL pointer binds SQL NULL):
- * json_load_stored() reads it back with every number intact.
- */
-void
-db_bind_json(sqlite3_stmt *st, int i, const json_t *v)
-{
-	char	*s;
-
-	if (v == NULL) {
-		sqlite3_bind_null(st, i);
-		return;
-	}
-	s = jcs_dump_answer(v);
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, free);
-}
-
-/* A column as a new string (free it), or NULL. */
-char *
-db_col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s ? strdup((const char *)s) : NULL;
-}
-
-/* A column holding JSON text, as a new reference; SQL NULL gives NULL. */
-json_t *
-db_col_json(sqlite3_stmt *st, int i)
-{
-	const char	*s = (const char *)sqlite3_column_text(st, i);
-
-	if (s == NULL)
-		return NULL;
-	return json_load_stored(s, (size_t)sqlite3_column_bytes(st, i));
-}
-
-/* As db_col_json, but SQL NULL gives json_null(). */
-json_t *
-db_col_json_or_null(sqlite3_stmt *st, int i)
-{
-	json_t	*v = db_col_json(st, i);
-
-	return v ? v : json_null();
-}
-
-/* A text column as a JSON string, or json_null() for SQL NULL. */
-json_t *
-db_col_str_or_null(sqlite3_stmt *st, int i)
-{
-	const char	*s = (const char *)sqlite3_column_text(st, i);
-
-	return s ? json_string(s) : json_null();
-}
-
-/* BEGIN IMMEDIATE: take the write lock now, waiting up to busy_timeout. */
-int
-db_begin(struct db *db)
-{
-	int	 rc;
-
-	pthread_mutex_lock(&write_mu);
-	db->write_locked = 1;
-	rc = db_exec(db, db_prepare(db, "BEGIN IMMEDIATE"));
-	if (rc != DB_OK &&
-	    (sqlite3_extended_errcode(db->conn) & 0xff) == SQLITE_READONLY)
-		readonly_check(db);
-	if (rc == DB_OK) {
-		db->in_tx = 1;
-		db->nring = 0;
-		db->ring_all = 0;
-		tx_state_reset(db);
-	} else
-		write_unlock(db);
+	if (db->tx.defer_flush != NULL)
+		rc = db->tx.defer_flush(db, db->tx.defer_arg);
+	if (rc == DB_OK)
+		rc = clocks_flush(db);
+	op_forget(db);
 	return rc;
+}
+
+static void
+tx_reset(struct db *db)
+{
+	op_forget(db);
+	db->tx.active = 0;
+	db->tx.nring = 0;
+	db->tx.ring_all = 0;
+}
+
+static void
+rings_ring(struct db *db)
+{
+	int	 i;
+
+	if (db->tx.ring_all)
+		doorbell_ring_all();
+	else
+		for (i = 0; i < db->tx.nring; i++)
+			doorbell_ring(db->tx.ring[i]);
+}
+
+/*
+ * Run fn(db, arg) as one write transaction: commit when it returns DB_OK
+ * (then ring the doorbells of the users whose events it appended), roll
+ * back otherwise.  When the engine asks (DB_RETRY: a serialization
+ * failure, a deadlock) fn runs again from the start, a few times.
+ * Returns DB_OK once committed, fn's own result when it returned another
+ * (DB_ROLLBACK: fn chose to write nothing), or the engine's error.
+ */
+int
+db_tx(struct db *db, db_fn fn, void *arg)
+{
+	int	 rc = DB_ERROR, attempt;
+
+	assert(!db->tx.active);
+	for (attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
+		tx_reset(db);
+		if ((rc = db->store->begin(db, DB_TX_WRITE)) != DB_OK) {
+			if (rc == DB_RETRY)
+				continue;
+			return rc;
+		}
+		db->tx.active = DB_TX_WRITE;
+		db->tx.deadline_us = mono_us() + cfg.max_write_ms * 1000;
+		rc = fn(db, arg);
+		if (rc == DB_OK)
+			rc = op_end(db);
+		if (rc == DB_OK && db_tx_expired(db))
+			rc = DB_TIMEOUT;
+		if (rc == DB_OK && (rc = db->store->commit(db)) == DB_OK) {
+			rings_ring(db);
+			tx_reset(db);
+			return DB_OK;
+		}
+		db->store->rollback(db);
+		tx_reset(db);
+		if (rc != DB_RETRY)
+			return rc;
+	}
+	log_msg(LOG_WARN, "a transaction was retried %d times", TX_ATTEMPTS);
+	return DB_BUSY;
+}
+
+/*
+ * Run fn(db, arg) inside one read snapshot.  Returns fn's result, or the
+ * engine's error when the snapshot could not start.
+ */
+int
+db_read(struct db *db, db_fn fn, void *arg)
+{
+	int	 rc;
+
+	assert(!db->tx.active);
+	if ((rc = db->store->begin(db, DB_TX_READ)) != DB_OK)
+		return rc;
+	db->tx.active = DB_TX_READ;
+	rc = fn(db, arg);
+	if (db->store->commit(db) != DB_OK)
+		db->store->rollback(db);
+	tx_reset(db);
+	return rc;
+}
+
+/* Whether the transaction has held the write lock for too long. */
+int
+db_tx_expired(const struct db *db)
+{
+	return db->tx.active == DB_TX_WRITE && mono_us() > db->tx.deadline_us;
 }
 
 /* Remember to wake user's long polls once this transaction commits. */
@@ -491,241 +291,153 @@ db_ring_user(struct db *db, int64_t user_id)
 {
 	int	 i;
 
-	for (i = 0; i < db->nring; i++)
-		if (db->ring[i] == user_id)
+	for (i = 0; i < db->tx.nring; i++)
+		if (db->tx.ring[i] == user_id)
 			return;
-	if (db->nring == DB_MAX_RING)
-		db->ring_all = 1;
+	if (db->tx.nring == DB_MAX_RING)
+		db->tx.ring_all = 1;
 	else
-		db->ring[db->nring++] = user_id;
+		db->tx.ring[db->tx.nring++] = user_id;
 }
 
 /*
- * COMMIT, then ring the doorbells.  On failure the transaction is rolled
- * back and nothing rings.  Returns a db_rc.
+ * The user's next delta timestamp: microseconds since the epoch,
+ * max(now, last + 1) over the user's clock row, read (and, on engines
+ * with row locks, locked) at the operation's first call and written back
+ * once when it ends: strictly increasing within the user and in commit
+ * order, because the transaction holds the row until it commits.  Must be
+ * called inside db_tx().  Returns a db_rc.
  */
 int
-db_commit(struct db *db)
+db_clock_next(struct db *db, int64_t user_id, int64_t *version)
 {
-	int	 rc, i;
+	int64_t	 now = now_us(), last;
+	int	 i, rc;
 
-	if ((rc = tx_flush(db)) != DB_OK ||
-	    (rc = db_exec(db, db_prepare(db, "COMMIT"))) != DB_OK) {
-		db_rollback(db);
-		return rc;
-	}
-	tx_state_reset(db);
-	db->in_tx = 0;
-	write_unlock(db);
-	if (db->ring_all)
-		doorbell_ring_all();
-	else
-		for (i = 0; i < db->nring; i++)
-			doorbell_ring(db->ring[i]);
-	db->nring = 0;
-	db->ring_all = 0;
-	return DB_OK;
-}
-
-void
-db_rollback(struct db *db)
-{
-	sqlite3_stmt	*st = NULL;
-
-	while ((st = sqlite3_next_stmt(db->conn, st)) != NULL)
-		if (sqlite3_stmt_busy(st))
-			sqlite3_reset(st);
-	if (!sqlite3_get_autocommit(db->conn))
-		sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
-	tx_state_reset(db);
-	write_unlock(db);
-	db->in_tx = 0;
-	db->nring = 0;
-	db->ring_all = 0;
-}
-
-/*
- * The next delta timestamp: microseconds since the epoch, strictly greater
- * than any handed out before, in commit order because it is taken inside
- * the write transaction.  Must be called between db_begin and db_commit.
- * The clock row is read at the transaction's first call and written back
- * once before COMMIT (writers are serialised, so nobody else moves it
- * meanwhile): a batch of 100 writes costs two statements, not 100.
- */
-int
-db_clock_next(struct db *db, int64_t *out)
-{
-	sqlite3_stmt	*st;
-	int64_t		 now = now_us();
-	int		 rc;
-
-	if (!db->in_tx)
+	if (db->tx.active != DB_TX_WRITE)
 		return DB_ERROR;
-	if (!db->clock_read) {
-		st = db_prepare(db, "SELECT last_us FROM server_clock "
-		    "WHERE id = 1");
-		if (st == NULL)
-			return DB_ERROR;
-		if ((rc = db_step_row(db, st)) == DB_OK)
-			db->clock_last = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (rc != DB_OK)
-			return rc == DB_NOTFOUND ? DB_ERROR : rc;
-		db->clock_read = 1;
+	for (i = 0; i < db->tx.nclock; i++)
+		if (db->tx.clock[i].user_id == user_id)
+			break;
+	if (i == db->tx.nclock) {
+		if (i == DB_MAX_CLOCKS) {
+			if ((rc = clocks_flush(db)) != DB_OK)
+				return rc;
+			db->tx.nclock = i = 0;
+		}
+		if ((rc = db->store->clock_read(db, user_id, &last)) != DB_OK)
+			return rc;
+		db->tx.clock[i].user_id = user_id;
+		db->tx.clock[i].last = last;
+		db->tx.clock[i].dirty = 0;
+		db->tx.nclock++;
 	}
-	db->clock_last = now > db->clock_last ? now : db->clock_last + 1;
-	db->clock_dirty = 1;
-	*out = db->clock_last;
+	last = db->tx.clock[i].last;
+	db->tx.clock[i].last = now > last ? now : last + 1;
+	db->tx.clock[i].dirty = 1;
+	*version = db->tx.clock[i].last;
 	return DB_OK;
 }
 
 /*
- * Defer an area's writes to the end of the transaction: flush(db, arg)
- * runs just before COMMIT (its failure rolls the transaction back), and
- * free_fn(arg) runs after the flush or on rollback.  One area at a time;
- * db_deferred() gives back the arg registered with flush, or NULL.
+ * Defer an area's writes to the end of the operation: flush(db, arg) runs
+ * when fn returns DB_OK, before the commit (its failure rolls the
+ * transaction back), and free_fn(arg) runs after it or on rollback.  One
+ * area at a time; db_deferred() gives back the arg registered with
+ * flush, or NULL.
  */
 void
 db_defer(struct db *db, int (*flush)(struct db *, void *),
     void (*free_fn)(void *), void *arg)
 {
-	assert(db->defer_flush == NULL);	/* one area per transaction */
-	db->defer_flush = flush;
-	db->defer_free = free_fn;
-	db->defer_arg = arg;
+	assert(db->tx.defer_flush == NULL);	/* one area per operation */
+	db->tx.defer_flush = flush;
+	db->tx.defer_free = free_fn;
+	db->tx.defer_arg = arg;
 }
 
 void *
 db_deferred(struct db *db, int (*flush)(struct db *, void *))
 {
-	return db->defer_flush == flush ? db->defer_arg : NULL;
+	return db->tx.defer_flush == flush ? db->tx.defer_arg : NULL;
 }
 
-/* Write back what this transaction deferred.  Returns a db_rc. */
-static int
-tx_flush(struct db *db)
+static void (*stale_handler)(void);
+
+/*
+ * Who to tell when this process's connections are stuck (an engine finds
+ * its database writable again but cannot write: the worker restarts).
+ */
+void
+db_set_stale_handler(void (*fn)(void))
 {
-	sqlite3_stmt	*st;
-	int		 rc = DB_OK;
-
-	if (db->defer_flush != NULL)
-		rc = db->defer_flush(db, db->defer_arg);
-	if (rc == DB_OK && db->clock_dirty) {
-		st = db_prepare(db, "UPDATE server_clock SET last_us = ?1 "
-		    "WHERE id = 1");
-		if (st == NULL)
-			return DB_ERROR;
-		sqlite3_bind_int64(st, 1, db->clock_last);
-		rc = db_exec(db, st);
-	}
-	return rc;
+	stale_handler = fn;
 }
 
-/* A cheap read that fails when the database is unusable.  Returns a db_rc. */
+/* An engine's connections are stale: restart the process. */
+void
+db_stale(void)
+{
+	if (stale_handler != NULL)
+		stale_handler();
+}
+
+/* Create or bring the schema up to date (the master, before workers). */
+int
+db_migrate(void)
+{
+	return engine->migrate();
+}
+
+/* A cheap read that fails when the database is unusable.  db_rc. */
 int
 db_health(struct db *db)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
-
 	if (db == NULL)
 		return DB_ERROR;
-	if ((st = db_prepare(db, "SELECT last_us FROM server_clock "
-	    "WHERE id = 1")) == NULL)
-		return DB_ERROR;
-	rc = db_step(db, st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? DB_OK : DB_ERROR;
+	return db->store->health(db);
 }
 
-/* The database's size in bytes (pages in use and free). */
-int64_t
-db_file_bytes(struct db *db)
+void
+user_row_release(struct user_row *u)
 {
-	sqlite3_stmt	*st;
-	int64_t		 n = -1;
-
-	st = db_prepare(db, "SELECT page_count * page_size FROM "
-	    "pragma_page_count(), pragma_page_size()");
-	if (st != NULL && db_step(db, st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	if (st != NULL)
-		sqlite3_reset(st);
-	return n;
+	free(u->email);
+	free(u->password_hash);
+	u->email = u->password_hash = NULL;
 }
 
-/*
- * Apply the migrations built into the binary (the .sql files of migrations/, in
- * name order) that schema_migrations does not list yet, each in its own
- * transaction with its C step, if it names one, run after its SQL.  Run by
- * the master before any worker starts.  Returns 0 or -1.
- */
-int
-db_migrate(const char *path)
+void
+device_row_release(struct device_row *d)
 {
-	struct db	*db;
-	sqlite3_stmt	*st = NULL;
-	char		*err = NULL;
-	size_t		 i = 0;
-	int		 rc = -1, have, step_failed = 0;
+	free(d->push_token);
+	d->push_token = NULL;
+}
 
-	if ((db = db_open(path)) == NULL)
-		return -1;
-	if (sqlite3_exec(db->conn, "PRAGMA journal_mode = WAL;"
-	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	    " name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
-	    NULL, NULL, &err) != SQLITE_OK)
-		goto out;
-	for (i = 0; i < db_nmigrations; i++) {
-		if (sqlite3_prepare_v2(db->conn, "SELECT 1 FROM "
-		    "schema_migrations WHERE name = ?", -1, &st, NULL) !=
-		    SQLITE_OK)
-			goto out;
-		sqlite3_bind_text(st, 1, db_migrations[i].name, -1,
-		    SQLITE_STATIC);
-		have = sqlite3_step(st) == SQLITE_ROW;
-		sqlite3_finalize(st);
-		st = NULL;
-		if (have)
-			continue;
-		if (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL,
-		    &err) != SQLITE_OK ||
-		    sqlite3_exec(db->conn, db_migrations[i].sql, NULL, NULL,
-		    &err) != SQLITE_OK)
-			goto out;
-		if (db_migrations[i].step != NULL &&
-		    db_migrations[i].step(db) == -1) {
-			step_failed = 1;
-			goto out;
-		}
-		if (sqlite3_prepare_v2(db->conn, "INSERT INTO "
-		    "schema_migrations (name, applied_at) VALUES (?, ?)", -1,
-		    &st, NULL) != SQLITE_OK)
-			goto out;
-		sqlite3_bind_text(st, 1, db_migrations[i].name, -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, now_ms());
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto out;
-		sqlite3_finalize(st);
-		st = NULL;
-		if (sqlite3_exec(db->conn, "COMMIT", NULL, NULL, &err) !=
-		    SQLITE_OK)
-			goto out;
-		log_json(LOG_INFO, "migration applied", json_pack("{s:s}",
-		    "name", db_migrations[i].name));
-	}
-	rc = 0;
-out:
-	if (rc == -1)
-		log_json(LOG_ERROR, "migration failed", json_pack("{s:s, s:s}",
-		    "name", i < db_nmigrations ? db_migrations[i].name : "-",
-		    "error", step_failed ? "its C step failed" :
-		    err ? err : sqlite3_errmsg(db->conn)));
-	sqlite3_free(err);
-	sqlite3_finalize(st);
-	if (rc == -1 && !sqlite3_get_autocommit(db->conn))
-		sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
-	db_close(db);
-	return rc;
+void
+message_row_release(struct message_row *m)
+{
+	free(m->body);
+	m->body = NULL;
+}
+
+void
+record_row_release(struct record_row *r)
+{
+	free(r->data);
+	r->data = NULL;
+}
+
+void
+conflict_row_release(struct conflict_row *c)
+{
+	free(c->client_data);
+	free(c->server_data);
+	c->client_data = c->server_data = NULL;
+}
+
+void
+event_row_release(struct event_row *e)
+{
+	free(e->data);
+	e->data = NULL;
 }

@@ -4,9 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "db.h"
 #include "http.h"
 #include "json.h"
 #include "problem.h"
@@ -14,30 +12,6 @@
 const char *const http_method_names[HTTP__MAX] = {
 	"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 };
-
-int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t
-now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void
 req_init(struct req *req)
@@ -52,7 +26,6 @@ req_free(struct req *req)
 {
 	int	 i;
 
-	req_db_release(req);
 	free(req->path);
 	free(req->query);
 	free(req->remote_addr);
@@ -85,6 +58,7 @@ void
 resp_free(struct resp *resp)
 {
 	json_decref(resp->body);
+	free(resp->stream_arg);
 	buf_release(&resp->raw);
 	buf_release(&resp->headers);
 	memset(resp, 0, sizeof(*resp));
@@ -267,27 +241,6 @@ req_query_bool(struct req *req, struct resp *resp, const char *name, int def,
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * The request's database connection, borrowed from the worker's pool on
- * first use and given back by req_db_release() or req_free().
- */
-struct db *
-req_db(struct req *req)
-{
-	if (req->db == NULL)
-		req->db = db_acquire();
-	return req->db;
-}
-
-void
-req_db_release(struct req *req)
-{
-	if (req->db != NULL) {
-		db_release(req->db);
-		req->db = NULL;
-	}
 }
 
 /*

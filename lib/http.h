@@ -1,9 +1,11 @@
 /*
- * http: the request and response every handler sees.  The dispatcher
- * (handlers/routes.c) fills struct req from FastCGI, checks route, size,
- * token and body, then calls the handler, which fills struct resp and
- * returns its status.  Everything hanging off both is freed by the
- * dispatcher (req_free / resp_free) after the response is sent.
+ * http: the request and response every handler sees, and nothing else.
+ * The dispatcher (handlers/routes.c) fills struct req from FastCGI,
+ * checks route, size, token and body, then calls the handler, which
+ * fills struct resp and returns its status.  Everything hanging off both
+ * is freed by the dispatcher (req_free / resp_free) after the response
+ * is sent; the dispatcher gives back the store connection (req->db)
+ * first.
  */
 #ifndef TANDEM_HTTP_H
 #define TANDEM_HTTP_H
@@ -59,6 +61,10 @@ struct resp {
 	json_t		*body;		/* JSON body, or NULL */
 	const char	*content_type;	/* static string */
 	struct buf	 raw;		/* non-JSON body when body is NULL */
+	/* A streamed body (GET /export): stream(req, arg) writes it to
+	 * req->fcgi->out after the headers; -1 aborts the answer. */
+	int		(*stream)(struct req *, void *arg);
+	void		*stream_arg;
 	struct buf	 headers;	/* extra "Name: value\r\n" lines */
 };
 
@@ -74,8 +80,6 @@ int	 req_query_int(struct req *, struct resp *, const char *name,
 	    int64_t def, int64_t min, int64_t max, int64_t *out);
 int	 req_query_bool(struct req *, struct resp *, const char *name,
 	    int def, int *out);
-struct db *req_db(struct req *);
-void	 req_db_release(struct req *);
 int	 req_client_gone(const struct req *);
 
 int	 resp_json(struct resp *, int status, json_t *body);
@@ -104,9 +108,5 @@ int	 field_bool(struct resp *, json_t *obj, const char *key,
 int	 field_enum(struct resp *, json_t *obj, const char *key,
 	    const char *path, int flags, const char *const *names,
 	    int def, int *out);
-
-int64_t	 now_us(void);
-int64_t	 now_ms(void);
-int64_t	 mono_us(void);
 
 #endif

@@ -4,9 +4,9 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "keyhash.h"
+#include "rand.h"
 
 static EVP_MAC_CTX *base;	/* keyed once; duplicated per hash */
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -34,7 +34,7 @@ keyhash_init(void)
 		rc = 0;
 		goto out;
 	}
-	if (RAND_bytes(key, sizeof(key)) != 1 ||
+	if (rand_bytes(key, sizeof(key)) == -1 ||
 	    (mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL)) == NULL ||
 	    (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
 	    EVP_MAC_init(ctx, key, sizeof(key), params) != 1)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "jcs.h"
+#include "clock.h"
 #include "merge.h"
 
 struct merge {

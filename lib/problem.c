@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "db.h"
 #include "http.h"
 #include "json.h"
 #include "problem.h"
@@ -39,6 +38,9 @@ static const struct {
 	{ "CONFLICT_STALE",		"Conflict stale" },
 	{ "RATE_LIMITED",		"Rate limited" },
 	{ "FORBIDDEN",			"Forbidden" },
+	{ "QUOTA_EXCEEDED",		"Quota exceeded" },
+	{ "URI_TOO_LONG",		"URI too long" },
+	{ "HEADERS_TOO_LARGE",		"Headers too large" },
 	{ "SERVICE_UNAVAILABLE",	"Service unavailable" },
 	{ "BAD_GATEWAY",		"Bad gateway" },
 	{ "GATEWAY_TIMEOUT",		"Gateway timeout" },
@@ -151,19 +153,28 @@ problem_set(struct resp *resp, const char *key, json_t *value)
 }
 
 /*
- * A database failure as a problem document: DB_NOTFOUND is 404, anything
- * else 503 with Retry-After (a full disk, a read-only file, a lock held
- * too long): never a crash, never a 500 for bad input.
+ * Answer with an outcome table's row o (see problem.h), its detail given
+ * the resource's id.  A 503 asks to retry in a second.  Returns the
+ * status.
  */
 int
-problem_db(struct resp *resp, int rc)
+problem_outcome(struct resp *resp, const struct outcome *o, const char *id)
 {
-	if (rc == DB_NOTFOUND)
-		return problem(resp, 404, "NOT_FOUND", "no such resource");
-	resp_header(resp, "Retry-After", "1");
-	return problem(resp, 503, "SERVICE_UNAVAILABLE",
-	    rc == DB_BUSY ? "the database is busy; retry" :
-	    rc == DB_TIMEOUT ? "the write would take longer than the server "
-	    "allows one to hold the database; nothing was written" :
-	    "the database is unavailable; retry later");
+	if (o->status == 503 || o->status == 429)
+		resp_header(resp, "Retry-After", "1");
+	if (strstr(o->detail, "%s") == NULL)
+		id = NULL;
+	if (o->field != NULL && id != NULL)
+		problem_field(resp, o->status, o->code, o->field, o->detail,
+		    id);
+	else if (o->field != NULL)
+		problem_field(resp, o->status, o->code, o->field, "%s",
+		    o->detail);
+	else if (id != NULL)
+		problem(resp, o->status, o->code, o->detail, id);
+	else
+		problem(resp, o->status, o->code, "%s", o->detail);
+	if (o->extra_name != NULL)
+		problem_set(resp, o->extra_name, json_string(o->extra_value));
+	return resp->status;
 }

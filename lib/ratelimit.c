@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "config.h"
+#include "clock.h"
 #include "http.h"
 #include "keyhash.h"
 #include "log.h"

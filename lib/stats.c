@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include "http.h"
+#include "clock.h"
 #include "stats.h"
 
 const double stats_bucket_le[STATS_NBUCKETS] = {

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include "sync_rules.h"
+#include "clock.h"
 
 const char *const sync_strategy_names[SYNC_STRATEGY__MAX + 1] = {
 	"manual", "server_wins", "client_wins", "lww", "merge", NULL
@@ -184,4 +185,48 @@ sync_checksum(const char *canon, size_t len, char out[JCS_SHA256_LEN])
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+const char *const quota_kind_names[3] = { NULL, "bytes", "records" };
+
+/*
+ * Whether a write that adds add_bytes and add_records (either may be
+ * negative) may happen with usage at used_*: a limit of 0 is none, and a
+ * write that does not grow a usage is never refused for it.  Bytes are
+ * checked first.
+ */
+enum quota_kind
+quota_check(int64_t used_bytes, int64_t used_records, int64_t add_bytes,
+    int64_t add_records, int64_t max_bytes, int64_t max_records)
+{
+	if (max_bytes > 0 && add_bytes > 0 &&
+	    used_bytes + add_bytes > max_bytes)
+		return QUOTA_BYTES;
+	if (max_records > 0 && add_records > 0 &&
+	    used_records + add_records > max_records)
+		return QUOTA_RECORDS;
+	return QUOTA_OK;
+}
+
+/*
+ * A pull from `since` may have missed a purged deletion when since is
+ * below the user's purge floor (since 0 always works: the whole state).
+ */
+int
+pull_expired(int64_t since, int64_t floor)
+{
+	return since > 0 && since < floor;
+}
+
+/*
+ * The cursor a pull page answers: a last page whose cursor would fall
+ * below the purge floor ends at the floor instead, since nothing between
+ * them exists and a cursor below it would only earn 410s.
+ */
+int64_t
+pull_cursor(int64_t cursor, int more, int64_t floor)
+{
+	if (!more && cursor > 0 && cursor < floor)
+		return floor;
+	return cursor;
 }

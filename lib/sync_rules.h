@@ -78,4 +78,20 @@ int	 sync_secret_find(const json_t *v, struct buf *path);
 int	 sync_checksum(const char *canon, size_t len,
 	    char out[JCS_SHA256_LEN]);
 
+/* Which quota a write would take usage past (API.md "Fairness"). */
+enum quota_kind {
+	QUOTA_OK,
+	QUOTA_BYTES,
+	QUOTA_RECORDS
+};
+
+extern const char *const quota_kind_names[3];
+
+enum quota_kind quota_check(int64_t used_bytes, int64_t used_records,
+		    int64_t add_bytes, int64_t add_records, int64_t max_bytes,
+		    int64_t max_records);
+
+int	 pull_expired(int64_t since, int64_t floor);
+int64_t	 pull_cursor(int64_t cursor, int more, int64_t floor);
+
 #endif

@@ -161,9 +161,17 @@ pdoc 404 NOT_FOUND
 conf="$STACK_DIR/data/nginx/conf/nginx.conf"
 sed -i '0,/location \/api\/v1\/ {/s||location = /.tandem-test/500 { return 500; }\n\t\tlocation = /.tandem-test/503 { return 503; }\n\t\tlocation = /.tandem-test/504 { return 504; }\n\t\t&|' "$conf"
 nginx -q -p "$STACK_DIR/data/nginx" -c "$conf" -s reload 2>/dev/null
-for i in $(seq 50); do
-	[ "$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/.tandem-test/503")" = 503 ] && break
-	sleep 0.1
+# During a reload the old workers accept for a moment beside the new
+# ones: wait until 5 answers in a row come from the new configuration.
+n503=0
+for i in $(seq 100); do
+	if [ "$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/.tandem-test/503")" = 503 ]; then
+		n503=$((n503 + 1))
+		[ $n503 -ge 5 ] && break
+	else
+		n503=0
+	fi
+	sleep 0.05
 done
 for proto in --http1.1 --http2; do
 	for s in 500:INTERNAL_ERROR 503:SERVICE_UNAVAILABLE 504:GATEWAY_TIMEOUT; do

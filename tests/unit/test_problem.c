@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "handlers.h"
 #include "problem.h"
 
 static void
@@ -48,15 +49,53 @@ test_problem_field_and_db(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.body,
 	    "field")), "changes[0].id");
 	/* a second problem replaces the first */
-	problem_db(&r, DB_BUSY);
+	answer_db(&r, DB_BUSY);
 	assert_int_equal(r.status, 503);
 	assert_null(json_object_get(r.body, "field"));
 	assert_non_null(strstr(buf_str(&r.headers), "Retry-After: 1"));
-	problem_db(&r, DB_NOTFOUND);
+	answer_db(&r, DB_NOTFOUND);
 	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	resp_init(&r);
+	answer_db(&r, DB_TIMEOUT);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(json_string_value(json_object_get(r.body,
+	    "detail")), "nothing was written"));
 	resp_free(&r);
 	assert_string_equal(problem_title("NO_SUCH_CODE"), "Error");
 	assert_string_equal(http_reason(423), "Locked");
+}
+
+/* An outcome table's row: status, code, detail with the id, members. */
+static void
+test_outcome(void **state)
+{
+	static const struct outcome with_id = { 410, "SESSION_KILLED",
+	    "session %s was killed", NULL, NULL, NULL };
+	static const struct outcome plain = { 403, "QUOTA_EXCEEDED",
+	    "the quota is used up (100%s)", "changes", "quota", "bytes" };
+	static const struct outcome no_fmt = { 404, "NOT_FOUND",
+	    "no such conflict", "after", NULL, NULL };
+	struct resp	 r;
+
+	(void)state;
+	resp_init(&r);
+	problem_outcome(&r, &with_id, "s1");
+	assert_int_equal(r.status, 410);
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "detail")), "session s1 was killed");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "title")), "Session killed");
+	problem_outcome(&r, &plain, "x");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "quota")), "bytes");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "field")), "changes");
+	/* no %s: the id is not used, and the detail is no format */
+	problem_outcome(&r, &no_fmt, "%n%n");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "detail")), "no such conflict");
+	resp_free(&r);
 }
 
 static void
@@ -162,6 +201,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_problem_document),
 		cmocka_unit_test(test_problem_field_and_db),
+		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_query),
 	};

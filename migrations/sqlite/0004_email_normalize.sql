@@ -5,4 +5,4 @@
 -- its normalised form once.  Accounts whose emails normalise alike keep
 -- the oldest's normalised and the others' as they were, with a warning in
 -- the log naming them (docs/OPERATIONS.md, "Upgrades and migrations").
--- step: db_users_email_normalize
+-- step: sqlite_users_email_normalize
