@@ -204,6 +204,7 @@ tx_reset(struct db *db)
 	db->tx.ring_all = 0;
 }
 
+/* After the commit: this host's doorbells, then the other hosts'. */
 static void
 rings_ring(struct db *db)
 {
@@ -214,6 +215,10 @@ rings_ring(struct db *db)
 	else
 		for (i = 0; i < db->tx.nring; i++)
 			doorbell_ring(db->tx.ring[i]);
+	if (db->store->notify != NULL &&
+	    (db->tx.ring_all || db->tx.nring > 0))
+		db->store->notify(db, db->tx.ring, db->tx.nring,
+		    db->tx.ring_all);
 }
 
 /*

@@ -334,6 +334,13 @@ struct store {
 	int		 (*health)(struct db *);
 	int		 (*backup)(const char *to);
 	int		 (*sweep_lock)(struct db *);
+	/*
+	 * After a commit (never inside the transaction): tell the other
+	 * hosts which users' doorbells to ring (n of them, or all).  NULL
+	 * for an engine of one host; the local doorbell rings anyway.
+	 */
+	void		 (*notify)(struct db *, const int64_t *users, int n,
+			    int all);
 
 	/* users */
 	int	(*user_insert)(struct db *, const char *public_id,
