@@ -33,7 +33,7 @@ DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 	  valgrind chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
-.PHONY: all build deps deps-bench run test unit api sanitize bench clean \
+.PHONY: all build deps deps-bench run test unit api sanitize bench lpgen clean \
 	install lint help fuzz valgrind
 
 FUZZ_SECONDS ?= 60
@@ -105,8 +105,16 @@ valgrind: deps
 	@$(MAKE) --no-print-directory build
 	@bash tests/valgrind.sh $(BUILD)
 
-bench: deps deps-bench build
+bench: deps deps-bench build $(BUILD)/bench/lpgen
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh
+
+# The long-poll load generator (bench/README.md, "lpgen").
+lpgen: $(BUILD)/bench/lpgen
+
+$(BUILD)/bench/lpgen: bench/lpgen.c lib/buf.h $(BUILD)/lib/buf.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ bench/lpgen.c $(BUILD)/lib/buf.o \
+	    -ljansson -lssl -lcrypto -lm
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|gets|atoi|strncpy)\s*\(' \
