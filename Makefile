@@ -33,7 +33,7 @@ DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 	  valgrind chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
-.PHONY: all build deps deps-bench run test unit api sanitize bench lpgen clean \
+.PHONY: all build deps deps-bench run test unit api sanitize bench lpgen soak clean \
 	install lint help fuzz valgrind
 
 FUZZ_SECONDS ?= 60
@@ -47,6 +47,7 @@ help:
 	@echo "make test      unit tests + API tests against nginx + tandemd"
 	@echo "make sanitize  the whole test suite under ASan + UBSan"
 	@echo "make bench     benchmarks (not part of make test)"
+	@echo "make soak      SOAK_MINUTES of mixed load, a worker killed every SOAK_KILL_EVERY_S"
 	@echo "make fuzz      libFuzzer targets, FUZZ_SECONDS each (build-fuzz/)"
 	@echo "make valgrind  API tests with tandemd under Valgrind memcheck"
 	@echo "make install   PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
@@ -107,6 +108,11 @@ valgrind: deps
 
 bench: deps deps-bench build $(BUILD)/bench/lpgen
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh
+
+# Mixed load for SOAK_MINUTES (30) with a worker killed every
+# SOAK_KILL_EVERY_S (300); not part of make test.
+soak: build
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/soak.sh
 
 # The long-poll load generator (bench/README.md, "lpgen").
 lpgen: $(BUILD)/bench/lpgen
