@@ -6,7 +6,10 @@
 #   TANDEMD=build/tandemd bash bench/longpoll10k.sh
 #
 # Environment:
-#   LP_SIZES     "100x10 1000x10": USERSxDEVICES per run
+#   LP_RUNS      "100x10 1000x10@640 1000x10": USERSxDEVICES per run, tandem
+#                and nchan side by side; @THREADS: tandem alone with that
+#                TANDEM_THREADS (1000x10@640: 10,000 polls on tandemd's
+#                default sizing, which holds 1,280 at most today)
 #   LP_WRITE     push (POST /sync/push of one record) or event (POST /events)
 #   LP_PUSHES    100 targeted writes; LP_ROUNDS 5 fan-out rounds;
 #                LP_IDLE_S 5 s of idle CPU
@@ -30,7 +33,7 @@ top=$(cd "$here/.." && pwd)
 . "$top/tests/api/lib.sh"
 TEST_NAME=bench_lpgen
 LPGEN=${LPGEN:-$top/build/bench/lpgen}
-SIZES=${LP_SIZES:-100x10 1000x10}
+RUNS=${LP_RUNS:-100x10 1000x10@640 1000x10}
 WRITE=${LP_WRITE:-push}
 PUSHES=${LP_PUSHES:-100}
 ROUNDS=${LP_ROUNDS:-5}
@@ -51,7 +54,8 @@ WCONN=$((NOFILE - 100))
 
 maxu=0
 maxd=0
-for s in $SIZES; do
+for s in $RUNS; do
+	s=${s%@*}
 	u=${s%x*}
 	d=${s#*x}
 	[ "$u" -gt "$maxu" ] && maxu=$u
@@ -127,22 +131,23 @@ lp_args() { # USERS DEVICES
 	    --idle-s "$IDLE_S" --write "$WRITE" --settle-s 30
 }
 
-run_tandem() { # USERS DEVICES
-	local n=$(($1 * $2)) threads
-	threads=$(threads_for "$n")
+run_tandem() { # USERS DEVICES NAME [THREADS]
+	local n=$(($1 * $2)) threads=${4:-} name=$3
+	[ -n "$threads" ] || threads=$(threads_for "$n")
 	echo "longpoll10k: tandem, $n polls (TANDEM_WORKERS=$WORKERS TANDEM_THREADS=$threads)"
 	STACK_SEED=$seed/data STACK_SCRIPT=$ngx/tandem-stack.sh \
 	    stack_start "${common_env[@]}" TANDEM_WORKERS="$WORKERS" \
-	    TANDEM_THREADS="$threads" || { echo "ok=0" > "$res/tandem-$n.txt"; return; }
+	    TANDEM_THREADS="$threads" || { echo "ok=0" > "$res/$name.txt"; return; }
+	echo "$WORKERS×$threads threads" > "$res/$name.cfg"
 	# shellcheck disable=SC2046
 	"$LPGEN" run --target tandem --base "$BASE" --tokens "$seed/tokens" \
 	    $(lp_args "$1" "$2") --server "$STACK_PID:tandemd" \
 	    --front "$STACK_PID:nginx" --label "threads=$WORKERS×$threads" \
-	    --out "$res/tandem-$n.txt"
+	    --out "$res/$name.txt"
 	grep -E '"level":"(warn|error)"|\[(error|crit|alert|emerg)\]' \
 	    "$STACK_DIR/stack.log" | sort | uniq -c | sort -rn | head -5 |
-	    cut -c1-300 > "$res/tandem-$n.log"
-	[ -s "$res/tandem-$n.log" ] && { echo "  the stack's warnings and errors:"; sed 's/^/  | /' "$res/tandem-$n.log"; }
+	    cut -c1-300 > "$res/$name.log"
+	[ -s "$res/$name.log" ] && { echo "  the stack's warnings and errors:"; sed 's/^/  | /' "$res/$name.log"; }
 	stack_stop
 }
 
@@ -179,9 +184,16 @@ run_nchan() { # USERS DEVICES
 have_nchan=0
 [ "${BENCH_NCHAN:-1}" = 1 ] && [ -f "$module" ] && have_nchan=1
 [ "$have_nchan" = 1 ] || echo "longpoll10k: nchan not run (install libnginx-mod-nchan)"
-for s in $SIZES; do
-	run_tandem "${s%x*}" "${s#*x}"
-	[ "$have_nchan" = 1 ] && run_nchan "${s%x*}" "${s#*x}"
+# spec: UxD or UxD@THREADS; its result files: tandem-N[-tT], nchan-N
+spec_n() { local s=${1%@*}; echo $((${s%x*} * ${s#*x})); }
+spec_t() { case $1 in *@*) echo "${1#*@}" ;; esac; }
+tname() { local t; t=$(spec_t "$1"); echo "tandem-$(spec_n "$1")${t:+-t$t}"; }
+for s in $RUNS; do
+	b=${s%@*}
+	run_tandem "${b%x*}" "${b#*x}" "$(tname "$s")" "$(spec_t "$s")"
+	if [ "$have_nchan" = 1 ] && [ -z "$(spec_t "$s")" ]; then
+		run_nchan "${b%x*}" "${b#*x}"
+	fi
 done
 
 # ---- the table ----
@@ -196,24 +208,52 @@ cell() { # FILE KEY [SUFFIX]
 	v=$(val "$1" "$2")
 	if [ -z "$v" ] || [ "$v" = nan ] || [ "$v" = -nan ]; then echo "-"; else echo "$v${3:-}"; fi
 }
-row() { # LABEL KEY SUFFIX RATIO(1|0)
-	local line="| $1 |" n t c
-	for s in $SIZES; do
-		n=$((${s%x*} * ${s#*x}))
-		t=$res/tandem-$n.txt
-		c=$res/nchan-$n.txt
-		line="$line $(cell "$t" "$2" "$3") | $(cell "$c" "$2" "$3") |"
-		[ "$4" = 1 ] && line="$line $(ratio "$(val "$t" "$2")" "$(val "$c" "$2")") |"
-		[ "$4" = 1 ] || line="$line |"
+# each column: a tandem run, and beside it nchan's at the same size and
+# the ratio, unless the run is tandem alone (@THREADS)
+row() { # LABEL KEY SUFFIX RATIO(1|0) [FUNCTION]
+	local line="| $1 |" s t c v
+	for s in $RUNS; do
+		t=$res/$(tname "$s").txt
+		c=$res/nchan-$(spec_n "$s").txt
+		if [ -n "${5:-}" ]; then
+			v="$($5 "$t")"
+		else
+			v="$(cell "$t" "$2" "$3")"
+		fi
+		line="$line $v |"
+		[ -n "$(spec_t "$s")" ] && continue
+		if [ -n "${5:-}" ]; then
+			line="$line $($5 "$c") |"
+		else
+			line="$line $(cell "$c" "$2" "$3") |"
+		fi
+		if [ "$4" = 1 ]; then
+			line="$line $(ratio "$(val "$t" "$2")" "$(val "$c" "$2")") |"
+		else
+			line="$line |"
+		fi
 	done
 	echo "$line"
 }
 estab() { # FILE
 	local f=$1
 	[ -f "$f" ] || { echo "-"; return; }
-	echo "$(val "$f" server_waiting) of $(val "$f" polls)$([ "$(val "$f" established)" = 1 ] || echo ' **NOT ALL**')"
+	if [ "$(val "$f" established)" = 1 ]; then
+		echo "$(val "$f" server_waiting) of $(val "$f" polls)"
+	elif [ "$(val "$f" server_waiting)" = -1 ]; then
+		echo "**NOT ALL**: no count from the server; $(val "$f" client_waiting) of $(val "$f" polls) client-side"
+	else
+		echo "**NOT ALL**: $(val "$f" server_waiting) of $(val "$f" polls) (client: $(val "$f" client_waiting))"
+	fi
 }
 ldo() { [ -f "$1" ] && echo "$(val "$1" lost) / $(val "$1" doubled) / $(val "$1" disorder)" || echo "-"; }
+incomplete() {
+	[ -f "$1" ] || { echo "-"; return; }
+	local w="$(val "$1" wake_incomplete) of $(val "$1" pushes_run) / $(val "$1" fan_incomplete) of $(val "$1" rounds_run)"
+	[ "$(val "$1" fan_incomplete)" = 0 ] || w="$w (worst: $(val "$1" fan_answered_min) of $(val "$1" polls) answered)"
+	[ "$(val "$1" write_errors)" = 0 ] || w="$w; $(val "$1" write_errors) writes failed"
+	echo "$w"
+}
 {
 	echo "## Long polls: 1,000 and 10,000 waiting (lpgen)"
 	echo
@@ -222,34 +262,28 @@ ldo() { [ -f "$1" ] && echo "$(val "$1" lost) / $(val "$1" doubled) / $(val "$1"
 	echo
 	head="| measure |"
 	sep="|---|"
-	for s in $SIZES; do
-		n=$((${s%x*} * ${s#*x}))
-		head="$head tandem $n | nchan $n | tandem/nchan |"
-		sep="$sep---:|---:|---:|"
+	for s in $RUNS; do
+		n=$(spec_n "$s")
+		cfg=$(cat "$res/$(tname "$s").cfg" 2>/dev/null)
+		head="$head tandem $n, $cfg |"
+		sep="$sep---:|"
+		[ -n "$(spec_t "$s")" ] && continue
+		head="$head nchan $n | tandem/nchan |"
+		sep="$sep---:|---:|"
 	done
 	echo "$head"
 	echo "$sep"
-	line="| polls established (server's count) |"
-	for s in $SIZES; do
-		n=$((${s%x*} * ${s#*x}))
-		line="$line $(estab "$res/tandem-$n.txt") | $(estab "$res/nchan-$n.txt") | |"
-	done
-	echo "$line"
+	row "polls established (server's count)" "" "" 0 estab
 	row "send → wake p50" wake_p50_ms " ms" 1
 	row "send → wake p99" wake_p99_ms " ms" 1
 	row "fan-out, last poll answered (median of rounds)" fan_median_ms " ms" 1
-	row "fan-out rounds" fan_rounds "" 0
-	line="| lost / doubled / out of order |"
-	for s in $SIZES; do
-		n=$((${s%x*} * ${s#*x}))
-		line="$line $(ldo "$res/tandem-$n.txt") | $(ldo "$res/nchan-$n.txt") | |"
-	done
-	echo "$line"
+	row "fan-out rounds, ms" fan_rounds "" 0
+	row "lost / doubled / out of order" "" "" 0 ldo
 	row "KiB per waiting poll (server RSS added)" kib_per_poll "" 1
 	row "KiB per waiting poll + its thread's stack" kib_per_poll_with_stack "" 0
 	row "server idle CPU, ms/s" idle_cpu_ms_s "" 0
 	row "poll errors by kind" errors "" 0
-	row "incomplete targeted wakes / rounds" wake_incomplete "" 0
+	row "incomplete targeted wakes / rounds" "" "" 0 incomplete
 	row "generator CPU in fan-out, % of a core" gen_cpu_fan "" 0
 	row "verdict (1 = all delivered)" ok "" 0
 	echo

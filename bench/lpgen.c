@@ -1187,12 +1187,13 @@ write_response(struct lp *lp, struct conn *c)
 	}
 	if (!ok) {
 		w->failed = 1;
-		lp->write_errs++;
-		fprintf(stderr, "lpgen: write for user %d: %d %.200s\n", c->idx,
-		    c->status, buf_str(&c->body));
+		if (lp->write_errs++ < 3)
+			fprintf(stderr, "lpgen: write for user %d: %d %.200s\n",
+			    c->idx, c->status, buf_str(&c->body));
 		return;
 	}
-	dstats_add(&lp->wlat, (double)(t - w->t_send) / 1000.0);
+	if (w->phase == 0)	/* a write alone; a round's queue up */
+		dstats_add(&lp->wlat, (double)(t - w->t_send) / 1000.0);
 	w->acked = 1;
 	/* polls answer on the commit, often before the write's own answer */
 	for (di = (size_t)c->idx * (size_t)lp->o.devices;
@@ -1268,9 +1269,9 @@ on_failure(struct lp *lp, struct conn *c, enum err kind)
 		if (was_busy && lp->usr[c->idx].pending != NULL) {
 			lp->usr[c->idx].pending->failed = 1;
 			lp->usr[c->idx].pending = NULL;
-			lp->write_errs++;
-			fprintf(stderr, "lpgen: write for user %d: %s\n", c->idx,
-			    err_names[kind]);
+			if (lp->write_errs++ < 3)
+				fprintf(stderr, "lpgen: write for user %d: %s\n",
+				    c->idx, err_names[kind]);
 		}
 		break;
 	case R_CTRL:
@@ -1672,6 +1673,7 @@ struct result {
 	long		 fan_answered_min;
 	double		 cpu_connect, cpu_idle, cpu_wake, cpu_fan, cpu_fan_max;
 	long		 lost, doubled, disorder, gaps, writes_acked;
+	int		 pushes_run, rounds_run;
 };
 
 static void
@@ -1727,9 +1729,11 @@ report(struct lp *lp, struct result *r)
 	double	 p99 = pct(lp->lat.v, lp->lat.n, 0.99);
 	double	 w50 = pct(lp->wlat.v, lp->wlat.n, 0.5);
 	double	 fan_med = pct(r->fan, (size_t)r->nfan, 0.5);
-	double	 kib = (double)(r->rss_wait - r->rss_before) / lp->ndev;
+	int	 ok, i, established = r->server_n >= lp->ndev;
+	/* per waiting poll: only meaningful when they all wait */
+	double	 kib = established ? (double)(r->rss_wait - r->rss_before) /
+	    lp->ndev : NAN;
 	double	 kib_stack = kib + (r->nstacks >= lp->ndev ? r->stack_kib : 0);
-	int	 ok, i, established;
 	struct buf fans, errs;
 	const char *name = lp->o.target == T_TANDEM ? "tandem" : "nchan";
 
@@ -1745,23 +1749,31 @@ report(struct lp *lp, struct result *r)
 		if (lp->http_errs[i] > 0)
 			buf_addf(&errs, "%shttp_%d:%ld", errs.len ? "," : "", i,
 			    lp->http_errs[i]);
-	established = r->server_n >= lp->ndev;
 	ok = established && !r->incomplete && !r->fan_incomplete &&
 	    r->lost == 0 && r->doubled == 0 && r->disorder == 0 &&
 	    lp->write_errs == 0;
 	printf("\n[%s%s%s] %d users x %d devices = %d polls\n", name,
 	    lp->o.label ? " " : "", lp->o.label ? lp->o.label : "",
 	    lp->o.users, lp->o.devices, lp->ndev);
-	printf("  established: server counts %ld waiting, client %ld "
-	    "(%.1f s)%s\n", r->server_n, r->client_n, r->settle_s,
-	    established ? "" : "  -- NOT ALL ESTABLISHED");
+	if (r->server_n < 0)
+		printf("  established: the server did not answer its count; "
+		    "client %ld waiting (%.1f s)  -- NOT ALL ESTABLISHED\n",
+		    r->client_n, r->settle_s);
+	else
+		printf("  established: server counts %ld waiting, client %ld "
+		    "(%.1f s)%s\n", r->server_n, r->client_n, r->settle_s,
+		    established ? "" : "  -- NOT ALL ESTABLISHED");
 	printf("  errors by kind: %s\n", errs.len ? buf_str(&errs) : "none");
 	printf("  send -> wake p50 / p99: %.2f / %.2f ms (%zu samples, %d "
-	    "pushes incomplete); write answered p50 %.2f ms\n", p50, p99,
+	    "pushes incomplete); a targeted write answered p50 %.2f ms\n", p50, p99,
 	    lp->lat.n, r->incomplete, w50);
 	printf("  fan-out (last of %d): median %.1f ms, rounds %s%s\n",
 	    lp->ndev, fan_med, buf_str(&fans), r->fan_incomplete ?
 	    "  -- SOME ROUNDS INCOMPLETE" : "");
+	if (r->fan_incomplete)
+		printf("  fan-out: %d of %d rounds incomplete; the worst had %ld "
+		    "of %d polls answered\n", r->fan_incomplete,
+		    r->nfan + r->fan_incomplete, r->fan_answered_min, lp->ndev);
 	printf("  lost / doubled / out of order: %ld / %ld / %ld (seq gaps "
 	    "%ld; %ld writes acknowledged, %ld failed)\n", r->lost, r->doubled,
 	    r->disorder, r->gaps, r->writes_acked, lp->write_errs);
@@ -1794,7 +1806,8 @@ report(struct lp *lp, struct result *r)
 		    "stack_kib=%.1f\nfront_before_kib=%ld\nfront_wait_kib=%ld\n"
 		    "idle_cpu_ms_s=%.1f\ngen_cpu_connect=%.0f\n"
 		    "gen_cpu_idle=%.1f\ngen_cpu_wake=%.0f\ngen_cpu_fan=%.0f\n"
-		    "gen_cpu_fan_max=%.0f\nok=%d\n", name,
+		    "gen_cpu_fan_max=%.0f\npushes_run=%d\nrounds_run=%d\nok=%d\n",
+		    name,
 		    lp->o.label ? lp->o.label : "", lp->o.users, lp->o.devices,
 		    lp->ndev, r->server_n, r->client_n, r->settle_s,
 		    established, errs.len ? buf_str(&errs) : "none", p50, p99,
@@ -1804,11 +1817,37 @@ report(struct lp *lp, struct result *r)
 		    r->rss_before, r->rss_wait, kib, kib_stack, r->thr_before,
 		    r->thr_wait, r->nstacks, r->stack_kib, r->front_before,
 		    r->front_wait, r->idle_ms_s, r->cpu_connect, r->cpu_idle,
-		    r->cpu_wake, r->cpu_fan, r->cpu_fan_max, ok);
+		    r->cpu_wake, r->cpu_fan, r->cpu_fan_max, r->pushes_run,
+		    r->rounds_run, ok);
 		fclose(fp);
 	}
 	buf_release(&fans);
 	buf_release(&errs);
+}
+
+/* Whether every write of the phase (one user's, or all: ui < 0) was
+ * acknowledged and reached all of its user's devices. */
+static int
+phase_complete(struct lp *lp, int phase, int ui)
+{
+	int	 u, found;
+	size_t	 i;
+
+	for (u = ui < 0 ? 0 : ui; u < (ui < 0 ? lp->o.users : ui + 1); u++) {
+		found = 0;
+		for (i = 0; i < lp->usr[u].nw; i++) {
+			struct write *w = &lp->usr[u].w[i];
+
+			if (w->phase != phase)
+				continue;
+			found = 1;
+			if (!w->acked || w->got < lp->o.devices)
+				return 0;
+		}
+		if (!found)
+			return 0;
+	}
+	return 1;
 }
 
 /* How many polls of a round's writes have answered (for a round that
@@ -1906,6 +1945,8 @@ cmd_run(struct lp *lp)
 	r.idle_answers = lp->polls_answered - k;
 	r.cpu_idle = gencpu_pct(&ga, &gb);
 
+	r.pushes_run = pushes;
+	r.rounds_run = rounds;
 	/* targeted wakes: one user's write at a time */
 	fprintf(stderr, "lpgen: %d targeted writes...\n", pushes);
 	writers_warm(lp);
@@ -1913,10 +1954,13 @@ cmd_run(struct lp *lp)
 	for (k = 0; k < pushes && !interrupted; k++) {
 		struct round_wait rw = { 0, (int)(((long)k * 37) % lp->o.users) };
 
-		if (write_send(lp, rw.ui, 0) == -1)
+		if (write_send(lp, rw.ui, 0) == -1) {
+			r.incomplete++;
 			continue;
-		if (!loop_until(lp, round_is_done, &rw, now_us() +
-		    (int64_t)(wake_s * 1e6)))
+		}
+		loop_until(lp, round_is_done, &rw, now_us() +
+		    (int64_t)(wake_s * 1e6));
+		if (!phase_complete(lp, 0, rw.ui))
 			r.incomplete++;
 		loop_for(lp, 0.02);
 	}
@@ -1945,8 +1989,8 @@ cmd_run(struct lp *lp)
 		f0 = now_us();
 		for (u = 0; u < lp->o.users; u++)
 			write_send(lp, u, rnd);
-		done = loop_until(lp, round_is_done, &rw, f0 +
-		    (int64_t)(round_s * 1e6));
+		loop_until(lp, round_is_done, &rw, f0 + (int64_t)(round_s * 1e6));
+		done = phase_complete(lp, rnd, -1);
 		gencpu_mark(&gr1);
 		cpu = gencpu_pct(&gr0, &gr1);
 		if (cpu > r.cpu_fan_max)
@@ -1964,8 +2008,8 @@ cmd_run(struct lp *lp)
 		if (!done) {
 			r.fan_incomplete++;
 			fprintf(stderr, "lpgen: round %d: %ld of %d polls "
-			    "answered within %.0f s\n", rnd, answered, lp->ndev,
-			    round_s);
+			    "answered within %.0f s (%ld writes failed so far)\n",
+			    rnd, answered, lp->ndev, round_s, lp->write_errs);
 		} else if (r.nfan < 64)
 			r.fan[r.nfan++] = (double)(last - f0) / 1000.0;
 		/* let the answered polls poll again */
