@@ -111,7 +111,7 @@ bench: deps deps-bench build $(BUILD)/bench/lpgen
 
 # Mixed load for SOAK_MINUTES (30) with a worker killed every
 # SOAK_KILL_EVERY_S (300); not part of make test.
-soak: build
+soak: $(BUILD)/tandemd
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/soak.sh
 
 # The long-poll load generator (bench/README.md, "lpgen").

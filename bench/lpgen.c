@@ -444,6 +444,28 @@ procset_sum(struct procset *ps, const char *field)
 	return sum;
 }
 
+/* "fds,fds,..." of each process (/proc/PID/fd), into b. */
+static void
+procset_fds(struct procset *ps, struct buf *b)
+{
+	char	 path[64];
+	DIR	*d;
+	struct dirent *e;
+	int	 i;
+	long	 n;
+
+	for (i = 0; i < ps->n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)ps->pids[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		for (n = 0; (e = readdir(d)) != NULL; )
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		buf_addf(b, "%s%ld", b->len ? "," : "", n);
+	}
+}
+
 static long
 procset_ticks(struct procset *ps)
 {
@@ -1663,6 +1685,7 @@ struct result {
 	long		 front_before, front_wait;
 	long		 nstacks;
 	double		 stack_kib;
+	struct buf	 fds_server, fds_front;	/* per process, polls waiting */
 	long		 server_n, client_n, server_n_end;
 	double		 idle_ms_s;
 	long		 idle_answers;
@@ -1785,6 +1808,9 @@ report(struct lp *lp, struct result *r)
 		printf("  front nginx RSS before / waiting: %ld / %ld KiB = %.1f "
 		    "KiB per poll\n", r->front_before, r->front_wait,
 		    (double)(r->front_wait - r->front_before) / lp->ndev);
+	printf("  open fds per process, polls waiting: server %s%s%s\n",
+	    buf_str(&r->fds_server), r->fds_front.len ? "; front nginx " : "",
+	    buf_str(&r->fds_front));
 	printf("  server idle CPU with the polls waiting: %.1f ms/s (%ld "
 	    "answers meanwhile)\n", r->idle_ms_s, r->idle_answers);
 	printf("  generator CPU (%% of a core): connect %.0f, idle %.1f, "
@@ -1806,8 +1832,8 @@ report(struct lp *lp, struct result *r)
 		    "stack_kib=%.1f\nfront_before_kib=%ld\nfront_wait_kib=%ld\n"
 		    "idle_cpu_ms_s=%.1f\ngen_cpu_connect=%.0f\n"
 		    "gen_cpu_idle=%.1f\ngen_cpu_wake=%.0f\ngen_cpu_fan=%.0f\n"
-		    "gen_cpu_fan_max=%.0f\npushes_run=%d\nrounds_run=%d\nok=%d\n",
-		    name,
+		    "gen_cpu_fan_max=%.0f\npushes_run=%d\nrounds_run=%d\n"
+		    "fds_server=%s\nfds_front=%s\nok=%d\n", name,
 		    lp->o.label ? lp->o.label : "", lp->o.users, lp->o.devices,
 		    lp->ndev, r->server_n, r->client_n, r->settle_s,
 		    established, errs.len ? buf_str(&errs) : "none", p50, p99,
@@ -1818,7 +1844,8 @@ report(struct lp *lp, struct result *r)
 		    r->thr_wait, r->nstacks, r->stack_kib, r->front_before,
 		    r->front_wait, r->idle_ms_s, r->cpu_connect, r->cpu_idle,
 		    r->cpu_wake, r->cpu_fan, r->cpu_fan_max, r->pushes_run,
-		    r->rounds_run, ok);
+		    r->rounds_run, buf_str(&r->fds_server),
+		    buf_str(&r->fds_front), ok);
 		fclose(fp);
 	}
 	buf_release(&fans);
@@ -1878,6 +1905,8 @@ cmd_run(struct lp *lp)
 	int	 pushes = lp->o.pushes, rounds = lp->o.rounds;
 
 	memset(&r, 0, sizeof(r));
+	buf_init(&r.fds_server, 0);
+	buf_init(&r.fds_front, 0);
 	r.fan_answered_min = -1;
 	for (i = 0; i < lp->o.users; i++) {
 		conn_init(&lp->usr[i].conn, R_WRITER, i);
@@ -1928,8 +1957,11 @@ cmd_run(struct lp *lp)
 	r.rss_wait = procset_sum(&lp->o.server, "VmRSS");
 	r.thr_wait = procset_sum(&lp->o.server, "Threads");
 	procset_stacks(&lp->o.server, &r.nstacks, &r.stack_kib);
-	if (lp->o.front.root > 0)
+	procset_fds(&lp->o.server, &r.fds_server);
+	if (lp->o.front.root > 0) {
 		r.front_wait = procset_sum(&lp->o.front, "VmRSS");
+		procset_fds(&lp->o.front, &r.fds_front);
+	}
 
 	/* idle CPU of the server while the polls wait */
 	t0 = procset_ticks(&lp->o.server);
@@ -2026,6 +2058,8 @@ cmd_run(struct lp *lp)
 	loop_for(lp, 0.5);
 	check_delivery(lp, &r);
 	report(lp, &r);
+	buf_release(&r.fds_server);
+	buf_release(&r.fds_front);
 	return r.lost || r.doubled || r.disorder || lp->write_errs ||
 	    !established || r.incomplete || r.fan_incomplete ? 2 : 0;
 }
