@@ -83,6 +83,7 @@ class Soak:
         self.ledger_conflict = []   # (user index, conflict id)
         self.ledger_msg = []    # (user index, session id, message id, seq)
         self.polls_in_flight = 0
+        self.waiting_after = None
         self.t0 = time.monotonic()
         self.users = []
         self.devices = []
@@ -121,17 +122,23 @@ class Soak:
         return out
 
     def rss_fds(self):
-        rss = fds = 0
+        """(RSS KiB of all tandemd processes, of those that live on:
+        the master and the sweeper, open fds of all)."""
+        rss = fds = stay = 0
+        workers = set(self.workers())
         for p in self.tandemd_pids():
             try:
                 with open("/proc/%d/status" % p) as f:
                     for line in f:
                         if line.startswith("VmRSS:"):
-                            rss += int(line.split()[1])
+                            kib = int(line.split()[1])
+                            rss += kib
+                            if p not in workers:
+                                stay += kib
                 fds += len(os.listdir("/proc/%d/fd" % p))
             except OSError:
                 pass
-        return rss, fds
+        return rss, stay, fds
 
     async def server_waiting(self):
         conn = Conn(self.a.base, self.ctx)
@@ -189,10 +196,10 @@ class Soak:
             await self.sleep(self.a.sample_s)
             n += 1
             minute = n * self.a.sample_s / 60.0
-            rss, fds = self.rss_fds()
+            rss, stay, fds = self.rss_fds()
             srv = await self.server_waiting()
             cur, self.cur = self.cur, Interval()
-            s = {"minute": minute, "rss": rss, "fds": fds,
+            s = {"minute": minute, "rss": rss, "stay": stay, "fds": fds,
                  "srv_wait": srv, "cli_wait": self.polls_in_flight,
                  "iv": cur, "workers": len(self.workers())}
             self.samples.append(s)
@@ -407,9 +414,11 @@ def fmt_counts(d):
 def sample_line(s, smp):
     iv = smp["iv"]
     near, far = split_5xx(s, iv.fivexx)
-    return ("  min %5.1f  RSS %6.1f MB  fds %4d  waiting srv %s / cli %d  "
+    return ("  min %5.1f  RSS %6.1f MB (master+sweeper %.1f)  fds %4d  "
+            "waiting srv %s / cli %d  "
             "p99 ms %s  req %d  5xx near kill %s other %s  neterr %d" % (
-                smp["minute"], smp["rss"] / 1024.0, smp["fds"],
+                smp["minute"], smp["rss"] / 1024.0, smp["stay"] / 1024.0,
+                smp["fds"],
                 smp["srv_wait"], smp["cli_wait"],
                 " ".join("%s=%s" % (k, fmt_ms(pct(iv.lat[k], 0.99)))
                          for k in P99_KINDS),
@@ -518,7 +527,8 @@ def table(s, every):
     """Rows per `every` minutes: the last sample's RSS and fds, p99 over
     the block, 5xx near kills and elsewhere."""
     lines = []
-    hdr = ("| minute | RSS MB | fds | waiting srv/cli | " +
+    hdr = ("| minute | RSS MB | master+sweeper MB | fds | "
+           "waiting srv/cli | " +
            " | ".join("p99 %s ms" % k for k in P99_KINDS) +
            " | requests | 5xx near kills | 5xx other | kills |")
     lines.append(hdr)
@@ -538,8 +548,10 @@ def table(s, every):
         hi = last["minute"] * 60
         lo = hi - len(blk) * s.a.sample_s
         kills = sum(1 for (t, _, _) in s.kill_log if lo <= t < hi)
-        lines.append("| %g | %.1f | %d | %s/%d | %s | %d | %s | %s | %d |" % (
-            last["minute"], last["rss"] / 1024.0, last["fds"],
+        lines.append("| %g | %.1f | %.1f | %d | %s/%d | %s | %d | %s | %s | "
+                     "%d |" % (
+            last["minute"], last["rss"] / 1024.0, last["stay"] / 1024.0,
+            last["fds"],
             last["srv_wait"], last["cli_wait"],
             " | ".join(fmt_ms(pct(lat[k], 0.99)) for k in P99_KINDS), n,
             fmt_counts(near), fmt_counts(far), kills))
@@ -574,6 +586,9 @@ def verdict(s, lost, warm):
     out.append(("no 5xx outside the kill windows", not far, fmt_counts(far)))
     out.append(("only 502/503 around kills", not odd_near,
                 "near kills: %s" % fmt_counts(near)))
+    out.append(("the server counts no waiting poll once the load is gone",
+                s.waiting_after == 0, "tandem_longpoll_waiting %s after "
+                "the load (%d kills)" % (s.waiting_after, len(s.kills))))
     lp, lc, lm, detail = lost
     out.append(("no acknowledged write lost", lp + lc + lm == 0,
                 "%d pushes (%d versions), %d conflicts, %d messages checked; "
@@ -591,9 +606,10 @@ async def main_async(a):
           "worker every %g s" % (a.users, a.devices, a.pollers, a.minutes,
                                  a.kill_every), flush=True)
     await setup(s)
-    rss, fds = s.rss_fds()
+    rss, _, fds = s.rss_fds()
     print("  start: RSS %.1f MB, fds %d, workers %s" % (
         rss / 1024.0, fds, s.workers()), flush=True)
+    s.t0 = time.monotonic()     # kills and samples count from here
     tasks = [asyncio.ensure_future(d.run()) for d in s.devices]
     tasks += [asyncio.ensure_future(s.poller()) for _ in range(a.pollers)]
     if a.kill_every > 0:
@@ -606,6 +622,9 @@ async def main_async(a):
     await asyncio.gather(*pending, return_exceptions=True)
     await asyncio.sleep(2)
     lost = await verify(s)
+    # every poll of this client is gone: the server should count none
+    await asyncio.sleep(3)
+    s.waiting_after = await s.server_waiting()
     every = a.table_every or (5 if a.minutes >= 15 else 1)
     warm = a.warmup or (5 if a.minutes >= 15 else 1)
     lines = ["## Soak: %g minutes, kill -9 of a worker every %g s" % (
