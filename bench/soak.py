@@ -158,8 +158,12 @@ class Soak:
 
     # ---- tasks ----
     async def killer(self):
+        # mid-interval, so a kill's 502s fall in the row that counts it
+        first = self.a.kill_every - min(self.a.sample_s, self.a.kill_every) / 2
+        wait = first
         while not self.stop:
-            await self.sleep(self.a.kill_every)
+            await self.sleep(wait)
+            wait = self.a.kill_every
             if self.stop:
                 return
             ws = self.workers()
