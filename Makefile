@@ -37,7 +37,7 @@ DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
 .PHONY: all build deps deps-bench run test unit api browser sanitize bench \
-	clean install lint help fuzz valgrind
+	lpgen soak clean install lint help fuzz valgrind
 
 FUZZ_SECONDS ?= 60
 
@@ -51,6 +51,7 @@ help:
 	@echo "make browser   the JS client and the demo in headless Chromium"
 	@echo "make sanitize  the whole test suite under ASan + UBSan"
 	@echo "make bench     benchmarks (not part of make test)"
+	@echo "make soak      SOAK_MINUTES of mixed load, a worker killed every SOAK_KILL_EVERY_S"
 	@echo "make fuzz      libFuzzer targets, FUZZ_SECONDS each (build-fuzz/)"
 	@echo "make valgrind  API tests with tandemd under Valgrind memcheck"
 	@echo "make install   PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
@@ -117,8 +118,21 @@ valgrind: deps
 	@$(MAKE) --no-print-directory build
 	@bash tests/valgrind.sh $(BUILD)
 
-bench: deps deps-bench build
+bench: deps deps-bench build $(BUILD)/bench/lpgen
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/run.sh
+
+# Mixed load for SOAK_MINUTES (30) with a worker killed every
+# SOAK_KILL_EVERY_S (300); not part of make test.
+soak: $(BUILD)/tandemd
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd bash bench/soak.sh
+
+# The long-poll load generator (bench/README.md, "lpgen").
+lpgen: $(BUILD)/bench/lpgen
+
+$(BUILD)/bench/lpgen: bench/lpgen.c lib/buf.h $(BUILD)/lib/buf.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ bench/lpgen.c $(BUILD)/lib/buf.o \
+	    -ljansson -lssl -lcrypto -lm
 
 lint:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|gets|atoi|strncpy)\s*\(' \

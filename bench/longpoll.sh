@@ -38,6 +38,7 @@ if [ "${BENCH_NCHAN:-1}" = 1 ] && [ -f "$module" ]; then
 	NPORT=$(free_port)
 	sed -e "s|@PREFIX@|$ndir|g" -e "s|@PORT@|$NPORT|g" \
 	    -e "s|@MODULE@|$module|g" \
+	    -e "s|@NOFILE@|16384|g" -e "s|@WORKER_CONNECTIONS@|8192|g" \
 	    -e "s|@CERT@|$STACK_DIR/data/tls/cert.pem|g" \
 	    -e "s|@KEY@|$STACK_DIR/data/tls/key.pem|g" \
 	    "$here/nchan-nginx.conf.in" > "$ndir/nginx.conf"

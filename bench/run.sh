@@ -10,7 +10,8 @@
 #
 # Environment: BENCH_SECONDS (10 per measurement), BENCH_CONNS (32),
 # BENCH_BIG (1000000 records for the growth run; 0 skips it),
-# BENCH_LONGPOLL (1: run bench/longpoll.sh too).
+# BENCH_LONGPOLL (1: run bench/longpoll10k.sh too, and with
+# BENCH_LONGPOLL_PY=1 bench/longpoll.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -155,8 +156,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 } > "$out"
 cleanup_bench
 trap - EXIT
-if [ "${BENCH_LONGPOLL:-1}" = 1 ] && [ -x "$here/longpoll.sh" ]; then
-	bash "$here/longpoll.sh" && [ -f "$here/results/longpoll.md" ] &&
-	    { echo; cat "$here/results/longpoll.md"; } >> "$out"
+# Long polls: build/bench/lpgen at 1,000 and 10,000 waiting, tandem and
+# nchan side by side (bench/longpoll10k.sh); the Python client of
+# bench/longpoll.sh at 1,000 too with BENCH_LONGPOLL_PY=1.
+if [ "${BENCH_LONGPOLL:-1}" = 1 ]; then
+	if [ "${BENCH_LONGPOLL_PY:-0}" = 1 ]; then
+		bash "$here/longpoll.sh" && [ -f "$here/results/longpoll.md" ] &&
+		    { echo; cat "$here/results/longpoll.md"; } >> "$out"
+	fi
+	bash "$here/longpoll10k.sh" && [ -f "$here/results/longpoll10k.md" ] &&
+	    { echo; cat "$here/results/longpoll10k.md"; } >> "$out"
 fi
 cat "$out"

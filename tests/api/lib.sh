@@ -20,6 +20,10 @@
 #                                 ${VAR}_REFRESH
 #   jqr EXPR                      jq -r EXPR over the last body
 #
+# Benchmarks may set STACK_SCRIPT (another copy of nginx/tandem-stack.sh,
+# e.g. with larger nginx limits) and STACK_SEED (a data directory copied
+# in before the stack starts: a database with users already logged in).
+#
 # Each file ends with `finish`, which prints its counts for run.sh.
 
 set -u
@@ -74,6 +78,10 @@ stack_start_once() {
 	BASE="https://127.0.0.1:$HTTPS_PORT"
 	HTTP_BASE="http://127.0.0.1:$HTTP_PORT"
 	STACK_ENV=("$@")
+	if [ -n "${STACK_SEED:-}" ]; then
+		mkdir -p "$STACK_DIR/data"
+		cp -a "$STACK_SEED/." "$STACK_DIR/data/" || return 1
+	fi
 	(
 		export TANDEM_DATA_DIR="$STACK_DIR/data"
 		export TANDEM_HTTPS_PORT=$HTTPS_PORT TANDEM_HTTP_PORT=$HTTP_PORT
@@ -88,7 +96,7 @@ stack_start_once() {
 		export TANDEM_LOG_LEVEL=${TANDEM_LOG_LEVEL:-info}
 		export TANDEMD
 		for kv in "$@"; do export "$kv"; done
-		exec setsid sh "$TOP/nginx/tandem-stack.sh"
+		exec setsid sh "${STACK_SCRIPT:-$TOP/nginx/tandem-stack.sh}"
 	) >"$STACK_DIR/stack.log" 2>&1 &
 	STACK_PID=$!
 	local i=0
