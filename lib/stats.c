@@ -36,13 +36,15 @@ struct stats_shm {
 	_Atomic uint64_t hist[STATS_NBUCKETS + 1];
 	_Atomic uint64_t sum_us;
 	_Atomic uint64_t longpolls_total;
-	_Atomic int64_t	 longpoll_waiting;
 	struct second	 win[WINDOW_S];
 	struct {
 		_Atomic int64_t	 pid;
 		_Atomic int64_t	 started_ms;
 		_Atomic int64_t	 started_mono_us;
 		_Atomic uint64_t requests;
+		/* polls waiting in this worker: a worker that dies takes
+		 * its count with it when its slot restarts */
+		_Atomic int64_t	 waiting;
 	} workers[STATS_MAX_WORKERS];
 };
 
@@ -80,6 +82,7 @@ stats_worker_start(int slot, pid_t pid)
 		return;
 	my_slot = slot;
 	atomic_store(&shm->workers[slot].requests, 0);
+	atomic_store(&shm->workers[slot].waiting, 0);
 	atomic_store(&shm->workers[slot].started_ms, now_ms());
 	atomic_store(&shm->workers[slot].started_mono_us, mono_us());
 	atomic_store(&shm->workers[slot].pid, pid);
@@ -182,8 +185,8 @@ stats_longpoll(int delta)
 {
 	if (delta > 0)
 		waited = 1;
-	if (shm != NULL)
-		atomic_fetch_add(&shm->longpoll_waiting, delta);
+	if (shm != NULL && my_slot >= 0)
+		atomic_fetch_add(&shm->workers[my_slot].waiting, delta);
 }
 
 /*
@@ -245,7 +248,9 @@ stats_read(struct stats_snapshot *out)
 	}
 	out->sum_s = (double)atomic_load(&shm->sum_us) / 1e6;
 	out->longpolls_total = atomic_load(&shm->longpolls_total);
-	out->longpoll_waiting = atomic_load(&shm->longpoll_waiting);
+	out->longpoll_waiting = 0;
+	for (i = 0; i < STATS_MAX_WORKERS; i++)
+		out->longpoll_waiting += atomic_load(&shm->workers[i].waiting);
 	if (out->longpoll_waiting < 0)
 		out->longpoll_waiting = 0;
 	for (i = 0; i < WINDOW_S; i++) {

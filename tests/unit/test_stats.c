@@ -118,10 +118,33 @@ test_shared_across_fork(void **state)
 	free(b);
 }
 
+/* A worker that dies with polls waiting takes its count with it. */
+static void
+test_waiting_forgotten_on_restart(void **state)
+{
+	struct stats_snapshot *a;
+
+	(void)state;
+	a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	stats_worker_start(2, getpid());
+	stats_longpoll(1);
+	stats_longpoll(1);
+	stats_read(a);
+	assert_int_equal(a->longpoll_waiting, 2);
+	/* the worker is killed; its slot restarts */
+	stats_worker_start(2, getpid());
+	stats_read(a);
+	assert_int_equal(a->longpoll_waiting, 0);
+	free(a);
+	stats_worker_start(0, getpid());
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_waiting_forgotten_on_restart),
 		cmocka_unit_test(test_counts_and_percentiles),
 		cmocka_unit_test(test_longpoll_kept_out_of_latency),
 		cmocka_unit_test(test_shared_across_fork),
