@@ -144,10 +144,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_waiting_forgotten_on_restart),
 		cmocka_unit_test(test_counts_and_percentiles),
 		cmocka_unit_test(test_longpoll_kept_out_of_latency),
 		cmocka_unit_test(test_shared_across_fork),
+		cmocka_unit_test(test_waiting_forgotten_on_restart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
