@@ -222,12 +222,149 @@ rings_ring(struct db *db)
 }
 
 /*
+ * One write of a process waiting for (or in) a group commit.  It lives
+ * on its caller's stack until done is set; the leader reads next before
+ * it sets done.
+ */
+struct gc_op {
+	db_fn		 fn;
+	void		*arg;
+	int		 rc;
+	int		 done;
+	struct gc_op	*next;
+};
+
+/* The writes queued for the next commit, and whether one runs. */
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cond;
+	struct gc_op	*head;
+	struct gc_op	*tail;
+	int		 leader;
+} gc = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+    0 };
+
+/* The most writes one commit takes; the rest wait for the next. */
+#define GC_MAX_OPS	128
+
+/*
+ * Run one write inside the batch's transaction, in a savepoint of its
+ * own: its failure (or its DB_ROLLBACK) rolls back only what it wrote,
+ * and the doorbells it marked.  Returns its result.
+ */
+static int
+gc_op_run(struct db *db, struct gc_op *o)
+{
+	int	 rc, nring = db->tx.nring, ring_all = db->tx.ring_all;
+
+	op_forget(db);
+	if ((rc = db->store->savepoint(db)) != DB_OK)
+		return rc;
+	db->tx.deadline_us = mono_us() + cfg.max_write_ms * 1000;
+	rc = o->fn(db, o->arg);
+	if (rc == DB_OK)
+		rc = op_end(db);
+	if (rc == DB_OK && db_tx_expired(db))
+		rc = DB_TIMEOUT;
+	if (rc == DB_OK && (rc = db->store->release(db)) == DB_OK)
+		return DB_OK;
+	db->store->rollback_to(db);
+	op_forget(db);
+	db->tx.nring = nring;
+	db->tx.ring_all = ring_all;
+	/* an engine with one writer never asks to retry one write alone */
+	return rc == DB_RETRY ? DB_BUSY : rc;
+}
+
+/*
+ * Commit the writes of batch (a list) as one transaction on db: each in
+ * its savepoint, one COMMIT (one fsync) for all, then every doorbell.
+ * Sets each write's rc: its own result, or the commit's failure.
+ */
+static void
+gc_batch(struct db *db, struct gc_op *batch)
+{
+	struct gc_op	*o;
+	int		 rc;
+
+	tx_reset(db);
+	if ((rc = db->store->begin(db, DB_TX_WRITE)) != DB_OK) {
+		for (o = batch; o != NULL; o = o->next)
+			o->rc = rc;
+		return;
+	}
+	db->tx.active = DB_TX_WRITE;
+	for (o = batch; o != NULL; o = o->next)
+		o->rc = gc_op_run(db, o);
+	if ((rc = db->store->commit(db)) == DB_OK)
+		rings_ring(db);
+	else {
+		db->store->rollback(db);
+		for (o = batch; o != NULL; o = o->next)
+			if (o->rc == DB_OK)
+				o->rc = rc;
+	}
+	tx_reset(db);
+}
+
+/*
+ * Group commit: queue the write; the first thread to find no commit
+ * running becomes the leader and commits every write queued meanwhile
+ * (its own first, at once when it is alone), on its own connection; the
+ * others wait for their result.  Every write is answered only after the
+ * commit that holds it is durable.
+ */
+static int
+gc_tx(struct db *db, db_fn fn, void *arg)
+{
+	struct gc_op	 op = { fn, arg, DB_ERROR, 0, NULL };
+	struct gc_op	*batch, *o, *next;
+	int		 n;
+
+	pthread_mutex_lock(&gc.mu);
+	if (gc.tail != NULL)
+		gc.tail->next = &op;
+	else
+		gc.head = &op;
+	gc.tail = &op;
+	while (!op.done) {
+		if (gc.leader) {
+			pthread_cond_wait(&gc.cond, &gc.mu);
+			continue;
+		}
+		gc.leader = 1;
+		batch = gc.head;
+		for (o = batch, n = 1; o->next != NULL && n < GC_MAX_OPS; n++)
+			o = o->next;
+		gc.head = o->next;
+		if (gc.head == NULL)
+			gc.tail = NULL;
+		o->next = NULL;
+		pthread_mutex_unlock(&gc.mu);
+		gc_batch(db, batch);
+		pthread_mutex_lock(&gc.mu);
+		for (o = batch; o != NULL; o = next) {
+			next = o->next;
+			o->done = 1;
+		}
+		gc.leader = 0;
+		pthread_cond_broadcast(&gc.cond);
+	}
+	pthread_mutex_unlock(&gc.mu);
+	return op.rc;
+}
+
+/*
  * Run fn(db, arg) as one write transaction: commit when it returns DB_OK
  * (then ring the doorbells of the users whose events it appended), roll
  * back otherwise.  When the engine asks (DB_RETRY: a serialization
- * failure, a deadlock) fn runs again from the start, a few times.
- * Returns DB_OK once committed, fn's own result when it returned another
- * (DB_ROLLBACK: fn chose to write nothing), or the engine's error.
+ * failure, a deadlock) fn runs again from the start, a few times.  On an
+ * engine with one writer (store->savepoint) the writes of this process
+ * that arrive while a commit runs share the next commit (gc_tx); fn runs
+ * on whichever connection leads it, so it must use only the db it is
+ * given.  Returns DB_OK once committed, fn's own result when it returned
+ * another (DB_ROLLBACK: fn chose to write nothing), or the engine's
+ * error.
  */
 int
 db_tx(struct db *db, db_fn fn, void *arg)
@@ -235,6 +372,8 @@ db_tx(struct db *db, db_fn fn, void *arg)
 	int	 rc = DB_ERROR, attempt;
 
 	assert(!db->tx.active);
+	if (db->store->savepoint != NULL)
+		return gc_tx(db, fn, arg);
 	for (attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
 		tx_reset(db);
 		if ((rc = db->store->begin(db, DB_TX_WRITE)) != DB_OK) {

@@ -42,7 +42,7 @@ extern const char *const db_rc_names[DB__MAX];
 struct db;
 struct store;
 
-#define DB_MAX_RING	32
+#define DB_MAX_RING	256	/* past this, a commit rings every bucket */
 #define DB_MAX_CLOCKS	4
 
 /* The state of the transaction a connection is in. */

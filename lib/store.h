@@ -335,6 +335,16 @@ struct store {
 	int		 (*backup)(const char *to);
 	int		 (*sweep_lock)(struct db *);
 	/*
+	 * Group commit (an engine with one writer, SQLite): the writes of a
+	 * process that arrive while a commit runs share the next one, each
+	 * in a savepoint of its own, so one that fails rolls back alone.
+	 * NULL: every write is its own transaction (the engine groups
+	 * concurrent commits itself, as PostgreSQL does).
+	 */
+	int		 (*savepoint)(struct db *);
+	int		 (*release)(struct db *);
+	void		 (*rollback_to)(struct db *);
+	/*
 	 * After a commit (never inside the transaction): tell the other
 	 * hosts which users' doorbells to ring (n of them, or all).  NULL
 	 * for an engine of one host; the local doorbell rings anyway.

@@ -427,6 +427,32 @@ sq_rollback(struct db *db)
 	write_unlock(s);
 }
 
+/* Group commit: each write of a batch in a savepoint of its own. */
+static int
+sq_savepoint(struct db *db)
+{
+	return sq_exec(db, sq_prepare(db, "SAVEPOINT w"));
+}
+
+static int
+sq_release(struct db *db)
+{
+	return sq_exec(db, sq_prepare(db, "RELEASE w"));
+}
+
+/* Undo the write's savepoint; statements it left mid-step are reset. */
+static void
+sq_rollback_to(struct db *db)
+{
+	struct sq	*s = SQ(db);
+	sqlite3_stmt	*st = NULL;
+
+	while ((st = sqlite3_next_stmt(s->conn, st)) != NULL)
+		if (sqlite3_stmt_busy(st))
+			sqlite3_reset(st);
+	sqlite3_exec(s->conn, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
+}
+
 /* The user's clock row (users.clock_us), inside the write transaction. */
 static int
 sq_clock_read(struct db *db, int64_t user_id, int64_t *last)
@@ -679,6 +705,9 @@ const struct store sqlite_store = {
 	.health = sq_health,
 	.backup = sq_backup,
 	.sweep_lock = sq_sweep_lock,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.rollback_to = sq_rollback_to,
 	SQ_STORE_AUTH,
 	SQ_STORE_SESSIONS,
 	SQ_STORE_SYNC,
