@@ -29,6 +29,7 @@
 #include "jcs.h"
 #include "json.h"
 #include "log.h"
+#include "park.h"
 #include "problem.h"
 #include "stats.h"
 #include "waits.h"
@@ -154,6 +155,24 @@ page_read(struct db *db, const struct event_query *q, struct page *p)
 	return DB_OK;
 }
 
+/* 401 DEVICE_REVOKED: a poll of a device revoked or logged out. */
+static int
+revoked_answer(struct resp *resp)
+{
+	resp_header(resp, "WWW-Authenticate", "Bearer realm=\"tandem\", "
+	    "error=\"invalid_token\"");
+	return problem(resp, 401, "DEVICE_REVOKED", "this device was revoked "
+	    "or logged out; log in again");
+}
+
+/* 410 CURSOR_EXPIRED: a cursor below the newest event pruned. */
+static int
+expired_answer(struct resp *resp, int64_t floor)
+{
+	return problem(resp, 410, "CURSOR_EXPIRED", "events up to %lld were "
+	    "pruned; poll without after to start again", (long long)floor);
+}
+
 /* 200 {events, cursor, more}; takes ownership of events. */
 static int
 poll_answer(struct resp *resp, json_t *events, int64_t cursor, int more)
@@ -212,6 +231,339 @@ wait_refused(struct req *req, struct resp *resp)
 		    cfg.max_waits_per_device : cfg.max_waits_per_user));
 	problem_set(resp, "retry_after_s", json_integer(WAIT_RETRY_S));
 	return resp->status;
+}
+
+/*
+ * A poll waiting without a thread (lib/park): what it answers with is
+ * its query (its cursor moves past the events its filters skip) and the
+ * request the dispatcher handed over.
+ */
+struct wait {
+	struct park_entry pe;		/* first: park hands it back */
+	struct held	 held;
+	struct event_query q;
+	char		 device_id[DB_ID_CAP];
+	char		 family[AUTH_FAMILY_LEN + 1];
+	char		 session_id[DB_ID_CAP];
+	int		 exclude_self;
+	int		 revoked;	/* a wake saw its device revoked */
+};
+
+/* One event of a shared wake, with what each poll filters it by. */
+struct woke {
+	int64_t		 seq;
+	char		 type[DB_TYPE_CAP];
+	char		 device_id[DB_ID_CAP];
+	char		 session_id[DB_ID_CAP];
+	char		 revoked[DB_ID_CAP];	/* device.revoked's device */
+	json_t		*json;
+};
+
+/* The events of one user after a cursor, read once for all its polls. */
+struct wake_read {
+	struct woke	*v;
+	size_t		 n;
+	size_t		 cap;
+	int		 more;		/* rows remain past the last */
+	int64_t		 limit;
+};
+
+#define WAKE_READ_MAX	POLL_LIMIT_MAX
+
+static int
+wake_one(void *arg, const struct event_row *e)
+{
+	struct wake_read *w = arg;
+	struct woke	*v, *o;
+	json_t		*d;
+	size_t		 cap;
+
+	if ((int64_t)w->n == w->limit) {
+		w->more = 1;
+		return DB_ROLLBACK;
+	}
+	if (w->n == w->cap) {
+		cap = w->cap ? w->cap * 2 : 16;
+		if ((v = realloc(w->v, cap * sizeof(*v))) == NULL)
+			return DB_ERROR;
+		w->v = v;
+		w->cap = cap;
+	}
+	o = &w->v[w->n];
+	memset(o, 0, sizeof(*o));
+	o->seq = e->seq;
+	snprintf(o->type, sizeof(o->type), "%s", e->type);
+	snprintf(o->device_id, sizeof(o->device_id), "%s", e->device_id);
+	snprintf(o->session_id, sizeof(o->session_id), "%s", e->session_id);
+	if ((o->json = event_json(e)) == NULL)
+		return DB_ERROR;
+	if (strcmp(e->type, "device.revoked") == 0 &&
+	    (d = json_object_get(json_object_get(o->json, "data"),
+	    "device_id")) != NULL && json_is_string(d))
+		snprintf(o->revoked, sizeof(o->revoked), "%s",
+		    json_string_value(d));
+	w->n++;
+	return DB_OK;
+}
+
+static void
+wake_read_release(struct wake_read *w)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->n; i++)
+		json_decref(w->v[i].json);
+	free(w->v);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Answer parked poll w with resp (taken), and let park free it. */
+static void
+wait_answer(struct wait *w, struct resp *resp)
+{
+	stats_longpoll(-1);
+	waits_leave(w->q.user_id, w->device_id);
+	dispatch_answer(&w->held, resp);
+	w->pe.done = 1;
+}
+
+/* Answer w with its events so far (none): the timeout, the stop. */
+static void
+wait_answer_empty(struct wait *w)
+{
+	struct resp	 resp;
+
+	resp_init(&resp);
+	poll_answer(&resp, json_array(), w->q.after, 0);
+	wait_answer(w, &resp);
+}
+
+/*
+ * Whether w's device is still active in w's login: read when a wake saw
+ * its device revoked.  Returns 1, 0, or -1 (the store failed).
+ */
+static int
+wait_device_active(struct db *db, const struct wait *w)
+{
+	struct device_row d;
+	int		 rc, active;
+
+	rc = db_device_get(db, w->q.user_id, w->device_id, &d);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != DB_OK)
+		return -1;
+	active = d.revoked_at == 0 && strcmp(d.family, w->family) == 0;
+	device_row_release(&d);
+	return active;
+}
+
+/*
+ * The page of poll w out of the events read for its user (r, after
+ * r_after, up to head): its own filters, its limit.  Answers it when it
+ * has events (or must be refused); else moves its cursor past what its
+ * filters skipped and leaves it parked.
+ */
+static void
+wait_page(struct wait *w, const struct wake_read *r, int64_t head,
+    int64_t floor)
+{
+	struct resp	 resp;
+	json_t		*events;
+	int64_t		 cursor = w->q.after, last = w->q.after;
+	size_t		 i;
+	int		 more = 0;
+
+	if (w->q.after < floor) {
+		resp_init(&resp);
+		expired_answer(&resp, floor);
+		wait_answer(w, &resp);
+		return;
+	}
+	if ((events = json_array()) == NULL)
+		return;		/* out of memory: it stays, looks again */
+	for (i = 0; i < r->n; i++) {
+		if (r->v[i].seq <= w->q.after)
+			continue;
+		if (w->exclude_self && r->v[i].device_id[0] != '\0' &&
+		    strcmp(r->v[i].device_id, w->device_id) == 0) {
+			last = r->v[i].seq;
+			continue;
+		}
+		if (w->session_id[0] != '\0' &&
+		    strcmp(r->v[i].session_id, w->session_id) != 0) {
+			last = r->v[i].seq;
+			continue;
+		}
+		if ((int64_t)json_array_size(events) == w->q.limit) {
+			more = 1;
+			break;
+		}
+		json_array_append(events, r->v[i].json);
+		last = r->v[i].seq;
+	}
+	if (more || r->more)
+		cursor = last;
+	else
+		cursor = head > last ? head : last;
+	if (json_array_size(events) == 0) {
+		/* only skipped events: the cursor moves, the poll waits */
+		json_decref(events);
+		w->q.after = cursor;
+		return;
+	}
+	resp_init(&resp);
+	poll_answer(&resp, events, cursor, more || r->more);
+	wait_answer(w, &resp);
+}
+
+/*
+ * park: the user's doorbell rang.  The user's new events are read once,
+ * after the oldest cursor among its polls; each poll takes its page of
+ * them (park_ops.wake).
+ */
+static void
+wait_wake(int64_t user_id, struct park_entry **v, size_t n)
+{
+	struct event_query q;
+	struct event_head h;
+	struct wake_read r;
+	struct db	*db;
+	struct wait	*w;
+	int64_t		 floor;
+	size_t		 i, j;
+	int		 rc;
+
+	memset(&q, 0, sizeof(q));
+	memset(&r, 0, sizeof(r));
+	q.user_id = user_id;
+	q.after = INT64_MAX;
+	for (i = 0; i < n; i++) {
+		w = (struct wait *)v[i];
+		if (w->q.after < q.after)
+			q.after = w->q.after;
+	}
+	q.limit = r.limit = WAKE_READ_MAX;
+	db = db_acquire();
+	rc = db_events_page(db, &q, &h, wake_one, &r);
+	if (rc == DB_OK)
+		for (i = 0; i < r.n; i++) {
+			if (r.v[i].revoked[0] == '\0')
+				continue;
+			for (j = 0; j < n; j++) {
+				w = (struct wait *)v[j];
+				if (strcmp(w->device_id, r.v[i].revoked) == 0 &&
+				    wait_device_active(db, w) == 0)
+					w->revoked = 1;
+			}
+		}
+	db_release(db);
+	if (rc != DB_OK) {
+		/* the store failed: the polls look again at their deadline */
+		wake_read_release(&r);
+		return;
+	}
+	floor = events_floor(h.head, h.floor, h.min_kept);
+	for (i = 0; i < n; i++) {
+		w = (struct wait *)v[i];
+		if (w->revoked) {
+			struct resp resp;
+
+			resp_init(&resp);
+			revoked_answer(&resp);
+			wait_answer(w, &resp);
+			continue;
+		}
+		wait_page(w, &r, h.head, floor);
+	}
+	wake_read_release(&r);
+}
+
+/* park: the timeout passed (park_ops.expire). */
+static void
+wait_expire(struct park_entry *e)
+{
+	wait_answer_empty((struct wait *)e);
+}
+
+/* park: the client went away; its answer goes nowhere (park_ops.gone). */
+static void
+wait_gone(struct park_entry *e)
+{
+	wait_answer_empty((struct wait *)e);
+	free(e);
+}
+
+/* park: the worker stops: answer with what it has (park_ops.stop). */
+static void
+wait_stop(struct park_entry *e)
+{
+	wait_answer_empty((struct wait *)e);
+	free(e);
+}
+
+static void
+wait_release(struct park_entry *e)
+{
+	free(e);
+}
+
+static const struct park_ops wait_ops = {
+	wait_wake, wait_expire, wait_gone, wait_stop, wait_release
+};
+
+/* Each worker: polls wait without threads from now on. */
+void
+events_worker_start(void)
+{
+	if (park_start(&wait_ops) == -1)
+		log_msg(LOG_WARN, "polls will wait holding their thread");
+}
+
+/*
+ * Hand poll req (query q, which found nothing after q->after; seen is
+ * the user's doorbell counter read before that look) over to park,
+ * until deadline (mono_us).  Returns 0 (handed over: the dispatcher
+ * sends nothing), or -1 (the caller waits holding its thread).
+ */
+static int
+wait_park(struct req *req, struct resp *resp, const struct event_query *q,
+    uint32_t seen, int64_t deadline)
+{
+	struct wait	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->q = *q;
+	snprintf(w->device_id, sizeof(w->device_id), "%s", req->device_id);
+	snprintf(w->family, sizeof(w->family), "%s",
+	    q->family != NULL ? q->family : "");
+	snprintf(w->session_id, sizeof(w->session_id), "%s",
+	    q->session_id != NULL ? q->session_id : "");
+	w->exclude_self = q->exclude_device != NULL;
+	/* the strings the query pointed at die with req: point at ours */
+	w->q.exclude_device = w->exclude_self ? w->device_id : NULL;
+	w->q.session_id = w->session_id[0] != '\0' ? w->session_id : NULL;
+	w->q.device_id = w->device_id;
+	w->q.family = w->family;
+	w->pe.fd = req->fcgi->ipcFd;
+	w->pe.user_id = req->user_id;
+	w->pe.seen = seen;
+	w->pe.deadline_us = deadline;
+	if (dispatch_hold(req, resp, &w->held) == -1) {
+		free(w);
+		return -1;
+	}
+	if (park_add(&w->pe) == -1) {
+		/* not handed over after all: take the request back */
+		resp->parked = 0;
+		free(w->held.path);
+		free(w->held.device_id);
+		free(w->held.headers);
+		free(w);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -298,29 +650,31 @@ handle_events_poll(struct req *req, struct resp *resp)
 		}
 		if (!page.device_active) {
 			json_decref(page.events);
-			resp_header(resp, "WWW-Authenticate", "Bearer "
-			    "realm=\"tandem\", error=\"invalid_token\"");
-			problem(resp, 401, "DEVICE_REVOKED", "this device was "
-			    "revoked or logged out; log in again");
+			revoked_answer(resp);
 			goto out;
 		}
 		if (q.after < page.floor) {
 			json_decref(page.events);
-			problem(resp, 410, "CURSOR_EXPIRED", "events up to "
-			    "%lld were pruned; poll without after to start "
-			    "again", (long long)page.floor);
+			expired_answer(resp, page.floor);
 			goto out;
 		}
 		q.after = page.cursor;
-		if (json_array_size(page.events) > 0)
+		/* events, or a poll that does not wait (timeout 0): answer */
+		if (json_array_size(page.events) > 0 || timeout == 0)
 			break;
 		if (!waiting) {
-			if (timeout > 0 && wait_refused(req, resp) != 0) {
+			if (wait_refused(req, resp) != 0) {
 				json_decref(page.events);
 				goto out;
 			}
 			stats_longpoll(1);
 			waiting = 1;
+			req->waited = 1;
+			/* wait without this thread, when the worker can */
+			if (wait_park(req, resp, &q, seen, deadline) == 0) {
+				json_decref(page.events);
+				return resp->status;
+			}
 		}
 		/* (re-)armed before each sleep: the watch fires once */
 		watched = fd >= 0 && doorbell_watch(fd, req->user_id) == 0;
@@ -336,8 +690,7 @@ out:
 		doorbell_unwatch(fd);
 	if (waiting) {
 		stats_longpoll(-1);
-		if (timeout > 0)
-			waits_leave(req->user_id, req->device_id);
+		waits_leave(req->user_id, req->device_id);
 	}
 	return resp->status;
 }

@@ -33,8 +33,25 @@ struct route {
 
 extern const struct route routes[];
 
+/*
+ * What the dispatcher keeps of a request a handler handed over to wait
+ * without a thread (lib/park): the FastCGI request and what the answer
+ * and its log line need.  dispatch_answer() finishes it on any thread.
+ */
+struct held {
+	FCGX_Request	*fcgi;
+	enum http_method method;
+	char		*path;
+	char		*device_id;
+	char		 request_id[65];
+	char		*headers;	/* the answer's headers so far (CORS) */
+	int64_t		 start_us;
+};
+
 /* routes.c: the dispatcher and what every handler shares */
-void	 dispatch(FCGX_Request *);
+int	 dispatch(FCGX_Request *);
+int	 dispatch_hold(struct req *, struct resp *, struct held *);
+void	 dispatch_answer(struct held *, struct resp *);
 int	 route_match(const char *pattern, const char *path, struct req *);
 struct db *req_db(struct req *);
 void	 req_db_release(struct req *);
@@ -113,6 +130,7 @@ int	 event_append(struct db *, int64_t user_id, const char *device_id,
 	    int64_t *seq);
 json_t	*event_json(const struct event_row *);
 int	 events_sweep(struct db *, int64_t now);
+void	 events_worker_start(void);
 int	 handle_events_poll(struct req *, struct resp *);
 int	 handle_events_post(struct req *, struct resp *);
 

@@ -23,7 +23,8 @@
 int
 main(int argc, char *argv[])
 {
-	static const struct server_hooks hooks = { dispatch, sweeper_run };
+	static const struct server_hooks hooks = { dispatch, sweeper_run,
+	    events_worker_start };
 	char		 err[256];
 	const char	*cmd = argc > 1 ? argv[1] : "serve";
 	int		 rc;

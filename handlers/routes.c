@@ -517,8 +517,89 @@ log_request(struct req *req, struct resp *resp, int64_t dur_us)
 	free(path);
 }
 
-/* Serve one accepted request from start to finish. */
+/* Send the answer, count it, log it. */
+static void
+answer(FCGX_Request *r, struct req *req, struct resp *resp)
+{
+	int64_t	 dur;
+
+	send_response(r, req, resp);
+	dur = mono_us() - req->start_us;
+	stats_request(resp->status, dur, req->waited);
+	log_request(req, resp, dur);
+}
+
+/*
+ * Hand req over to wait without its thread: keep its FastCGI request
+ * and what its answer and log line need in *h, and tell the dispatcher
+ * (resp->parked) to send nothing and leave the request alone.  The
+ * caller owns *h until dispatch_answer().  Returns 0 or -1 (out of
+ * memory: nothing is handed over).
+ */
+int
+dispatch_hold(struct req *req, struct resp *resp, struct held *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->fcgi = req->fcgi;
+	h->method = req->method;
+	h->start_us = req->start_us;
+	memcpy(h->request_id, req->request_id, sizeof(h->request_id));
+	if ((h->path = strdup(req->path != NULL ? req->path : "")) == NULL ||
+	    (req->device_id != NULL &&
+	    (h->device_id = strdup(req->device_id)) == NULL) ||
+	    (h->headers = strdup(buf_str(&resp->headers))) == NULL) {
+		free(h->path);
+		free(h->device_id);
+		memset(h, 0, sizeof(*h));
+		return -1;
+	}
+	resp->parked = 1;
+	return 0;
+}
+
+/*
+ * Answer a request handed over by dispatch_hold() with resp (which it
+ * frees), on whichever thread: send, count (as a poll that waited), log,
+ * finish the FastCGI request and free it and *h.
+ */
 void
+dispatch_answer(struct held *h, struct resp *resp)
+{
+	struct req	 req;
+	struct buf	 headers;
+
+	req_init(&req);
+	req.fcgi = h->fcgi;
+	req.method = h->method;
+	req.path = h->path;
+	req.device_id = h->device_id;
+	req.start_us = h->start_us;
+	req.waited = 1;
+	memcpy(req.request_id, h->request_id, sizeof(req.request_id));
+	/* the headers made before it waited (CORS) come first */
+	buf_init(&headers, 16384);
+	if (h->headers != NULL && *h->headers != '\0' &&
+	    buf_adds(&headers, h->headers) == 0 &&
+	    buf_add(&headers, resp->headers.data, resp->headers.len) == 0) {
+		buf_release(&resp->headers);
+		resp->headers = headers;
+	} else
+		buf_release(&headers);
+	answer(h->fcgi, &req, resp);
+	resp_free(resp);
+	req_free(&req);		/* frees path and device_id */
+	FCGX_Finish_r(h->fcgi);
+	free(h->fcgi);
+	free(h->headers);
+	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * Serve one accepted request from start to finish.  Returns 1 when a
+ * handler handed it over (dispatch_hold): the caller must not finish
+ * the FastCGI request and needs a new one for its next accept; else 0.
+ */
+int
 dispatch(FCGX_Request *r)
 {
 	struct req	 req;
@@ -582,13 +663,14 @@ send:
 	/* a streamed answer reads the store while it is written */
 	if (resp.stream == NULL)
 		req_db_release(&req);
-	send_response(r, &req, &resp);
-	req_db_release(&req);
-	{
-		int64_t dur = mono_us() - req.start_us;
-		stats_request(resp.status, dur);
-		log_request(&req, &resp, dur);
+	if (resp.parked) {
+		resp_free(&resp);
+		req_free(&req);
+		return 1;
 	}
+	answer(r, &req, &resp);
+	req_db_release(&req);
 	resp_free(&resp);
 	req_free(&req);
+	return 0;
 }

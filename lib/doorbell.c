@@ -15,6 +15,9 @@
 
 struct doorbell_shm {
 	_Atomic uint32_t bucket[DOORBELL_BUCKETS];
+	/* Moves with every ring: what a process's bell thread waits on
+	 * (lib/park), to learn that some bucket rang. */
+	_Atomic uint32_t any;
 };
 
 static struct doorbell_shm *shm;
@@ -44,12 +47,25 @@ doorbell_init(void)
 }
 
 /* Fibonacci hashing spreads consecutive user ids over the buckets. */
-static _Atomic uint32_t *
-bucket_of(int64_t user_id)
+size_t
+doorbell_bucket(int64_t user_id)
 {
 	uint64_t h = (uint64_t)user_id * 0x9E3779B97F4A7C15ull;
 
-	return &shm->bucket[(h >> 32) % DOORBELL_BUCKETS];
+	return (size_t)((h >> 32) % DOORBELL_BUCKETS);
+}
+
+static _Atomic uint32_t *
+bucket_of(int64_t user_id)
+{
+	return &shm->bucket[doorbell_bucket(user_id)];
+}
+
+/* Bucket b's counter now. */
+uint32_t
+doorbell_bucket_read(size_t b)
+{
+	return shm != NULL ? atomic_load(&shm->bucket[b]) : 0;
 }
 
 /* The user's bucket counter, to hand to doorbell_wait() later. */
@@ -79,6 +95,8 @@ doorbell_ring(int64_t user_id)
 	b = bucket_of(user_id);
 	atomic_fetch_add(b, 1);
 	wake(b);
+	atomic_fetch_add(&shm->any, 1);
+	wake(&shm->any);
 }
 
 /* Ring every bucket (a transaction touching many users, a shutdown). */
@@ -93,6 +111,37 @@ doorbell_ring_all(void)
 		atomic_fetch_add(&shm->bucket[i], 1);
 		wake(&shm->bucket[i]);
 	}
+	atomic_fetch_add(&shm->any, 1);
+	wake(&shm->any);
+}
+
+/* The any-ring counter, to hand to doorbell_any_wait() later. */
+uint32_t
+doorbell_any_read(void)
+{
+	return shm != NULL ? atomic_load(&shm->any) : 0;
+}
+
+/*
+ * Sleep until some bucket rings after the any-ring counter read `seen`,
+ * at most timeout_ms (-1: no limit).  Returns 1 when it moved (or may
+ * have), 0 on timeout.
+ */
+int
+doorbell_any_wait(uint32_t seen, int64_t timeout_ms)
+{
+	struct timespec	 ts;
+	long		 rc;
+
+	if (shm == NULL)
+		return 0;
+	ts.tv_sec = timeout_ms / 1000;
+	ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+	rc = syscall(SYS_futex, (uint32_t *)&shm->any, FUTEX_WAIT, seen,
+	    timeout_ms >= 0 ? &ts : NULL, NULL, 0);
+	if (rc == -1 && errno == ETIMEDOUT)
+		return 0;
+	return 1;
 }
 
 /*

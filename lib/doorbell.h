@@ -19,6 +19,7 @@
 #ifndef TANDEM_DOORBELL_H
 #define TANDEM_DOORBELL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define DOORBELL_BUCKETS	4096
@@ -30,6 +31,10 @@ void	 doorbell_ring_all(void);
 int	 doorbell_wait(int64_t user_id, uint32_t seen, int64_t timeout_ms);
 void	 doorbell_shutdown(void);
 int	 doorbell_stopping(void);
+size_t	 doorbell_bucket(int64_t user_id);
+uint32_t doorbell_bucket_read(size_t bucket);
+uint32_t doorbell_any_read(void);
+int	 doorbell_any_wait(uint32_t seen, int64_t timeout_ms);
 int	 doorbell_watch(int fd, int64_t user_id);
 void	 doorbell_unwatch(int fd);
 

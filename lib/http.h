@@ -53,6 +53,7 @@ struct req {
 	char		*device_id;	/* JWT did */
 	char		*jti;
 	int64_t		 start_us;
+	int		 waited;	/* a long poll that waited */
 	struct db	*db;		/* borrowed by req_db(), or NULL */
 };
 
@@ -65,6 +66,9 @@ struct resp {
 	 * req->fcgi->out after the headers; -1 aborts the answer. */
 	int		(*stream)(struct req *, void *arg);
 	void		*stream_arg;
+	/* The handler handed the request over (dispatch_hold): the
+	 * dispatcher sends nothing and leaves the FastCGI request alone. */
+	int		 parked;
 	struct buf	 headers;	/* extra "Name: value\r\n" lines */
 };
 

@@ -33,6 +33,7 @@
 #include "doorbell.h"
 #include "keyhash.h"
 #include "log.h"
+#include "park.h"
 #include "rand.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -74,16 +75,28 @@ static void *
 worker_thread_main(void *arg)
 {
 	struct worker_thread *t = arg;
-	FCGX_Request	 r;
+	FCGX_Request	*r = NULL;
 	sigset_t	 set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	if (FCGX_InitRequest(&r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-		goto out;
 	while (!atomic_load(&stopping)) {
-		if (FCGX_Accept_r(&r) < 0) {
+		/*
+		 * Each request is a heap object: one a handler hands over
+		 * (to wait without this thread) belongs to it from then on,
+		 * and the next accept takes a new one.
+		 */
+		if (r == NULL && ((r = malloc(sizeof(*r))) == NULL ||
+		    FCGX_InitRequest(r, listen_fd,
+		    FCGI_FAIL_ACCEPT_ON_INTR) != 0)) {
+			log_msg(LOG_ERROR, "accept: out of memory");
+			free(r);
+			r = NULL;
+			sleep(1);
+			continue;
+		}
+		if (FCGX_Accept_r(r) < 0) {
 			if (atomic_load(&stopping))
 				break;
 			if (errno == EINTR)
@@ -93,12 +106,16 @@ worker_thread_main(void *arg)
 			continue;
 		}
 		atomic_store(&t->busy, 1);
-		hooks->dispatch(&r);
-		FCGX_Finish_r(&r);
+		if (hooks->dispatch(r) == 1)
+			r = NULL;	/* handed over */
+		else
+			FCGX_Finish_r(r);
 		atomic_store(&t->busy, 0);
 	}
-	FCGX_Free(&r, 1);
-out:
+	if (r != NULL) {
+		FCGX_Free(r, 1);
+		free(r);
+	}
 	atomic_store(&t->done, 1);
 	return NULL;
 }
@@ -121,6 +138,8 @@ worker_main(int slot)
 	db_set_stale_handler(restart_self);
 	if (db_pool_open((int)cfg.db_pool) == -1 || auth_init() == -1)
 		return 1;
+	if (hooks->worker_start != NULL)
+		hooks->worker_start();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;	/* no SA_RESTART: accept() returns */
 	sigaction(SIGUSR1, &sa, NULL);
@@ -150,6 +169,8 @@ worker_main(int slot)
 
 	atomic_store(&stopping, 1);
 	doorbell_shutdown();
+	/* every request waiting without a thread answers now */
+	park_stop();
 	deadline = mono_us() + cfg.shutdown_grace_s * 1000000;
 	for (;;) {
 		alive = 0;

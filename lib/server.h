@@ -9,8 +9,10 @@
 #include <fcgiapp.h>
 
 struct server_hooks {
-	void	(*dispatch)(FCGX_Request *);	/* serve one request */
+	/* serve one request; 1: handed over (keep it, use a new one) */
+	int	(*dispatch)(FCGX_Request *);
 	void	(*sweep)(void);			/* one sweeper run */
+	void	(*worker_start)(void);		/* each worker, before accepting */
 };
 
 int	 server_serve(const struct server_hooks *);

@@ -50,8 +50,6 @@ struct stats_shm {
 
 static struct stats_shm *shm;
 static int my_slot = -1;
-/* Set when this thread's current request waited as a long poll. */
-static _Thread_local int waited;
 
 /*
  * Map the counters; once, in the master before forking, so that every
@@ -142,13 +140,12 @@ second_now(void)
 
 /* Count one answered request; called by the dispatcher for every one. */
 void
-stats_request(int status, int64_t dur_us)
+stats_request(int status, int64_t dur_us, int waited)
 {
 	struct second	*s;
 	double		 secs;
 	int		 i, was_poll = waited;
 
-	waited = 0;
 	if (shm == NULL)
 		return;
 	if (dur_us < 0)
@@ -177,14 +174,11 @@ stats_request(int status, int64_t dur_us)
 }
 
 /*
- * A long poll starts (+1) or stops (-1) waiting.  Starting also marks the
- * calling thread's request as a long poll for stats_request().
+ * A long poll starts (+1) or stops (-1) waiting.
  */
 void
 stats_longpoll(int delta)
 {
-	if (delta > 0)
-		waited = 1;
 	if (shm != NULL && my_slot >= 0)
 		atomic_fetch_add(&shm->workers[my_slot].waiting, delta);
 }

@@ -50,7 +50,7 @@ struct stats_snapshot {
 
 int	 stats_init(void);
 void	 stats_worker_start(int slot, pid_t pid);
-void	 stats_request(int status, int64_t dur_us);
+void	 stats_request(int status, int64_t dur_us, int waited);
 void	 stats_longpoll(int delta);
 void	 stats_read(struct stats_snapshot *);
 

@@ -265,6 +265,7 @@ struct event_row {
 	int64_t	 at;
 	char	 device_id[DB_ID_CAP];	/* "": none */
 	char	 service[DB_ID_CAP];	/* "": none */
+	char	 session_id[DB_ID_CAP];	/* "": none */
 	char	*data;			/* JSON text */
 	size_t	 data_len;
 };

@@ -47,7 +47,8 @@ sq_event_insert(struct db *db, int64_t user_id, const struct event_new *e,
 	return rc;
 }
 
-/* Columns c..c+5 of st: seq, type, at, device_id, data, service. */
+/* Columns c..c+6 of st: seq, type, at, device_id, data, service,
+ * session_id. */
 static void
 event_read(sqlite3_stmt *st, int c, struct event_row *e, int dup)
 {
@@ -62,6 +63,7 @@ event_read(sqlite3_stmt *st, int c, struct event_row *e, int dup)
 	    0;
 	e->data = data == NULL ? NULL : dup ? strdup(data) : (char *)data;
 	sq_col_copy(e->service, sizeof(e->service), st, c + 5);
+	sq_col_copy(e->session_id, sizeof(e->session_id), st, c + 6);
 }
 
 /* One event of the user by seq; DB_NOTFOUND when never written or pruned. */
@@ -72,8 +74,8 @@ sq_event_get(struct db *db, int64_t user_id, int64_t seq, struct event_row *e)
 	int		 rc;
 
 	memset(e, 0, sizeof(*e));
-	st = sq_prepare(db, "SELECT seq, type, at, device_id, data, service "
-	    "FROM events WHERE user_id = ?1 AND seq = ?2");
+	st = sq_prepare(db, "SELECT seq, type, at, device_id, data, service, "
+	    "session_id FROM events WHERE user_id = ?1 AND seq = ?2");
 	if (st == NULL)
 		return DB_ERROR;
 	sqlite3_bind_int64(st, 1, user_id);
@@ -129,7 +131,8 @@ sq_events_page(struct db *db, const struct event_query *q,
 	st = sq_prepare(db, "SELECT u.event_seq, u.event_floor, "
 	    "(?6 IS NULL OR (d.revoked_at IS NULL AND d.family IS ?7)), "
 	    "(SELECT min(seq) FROM events WHERE user_id = u.id), "
-	    "e.seq, e.type, e.at, e.device_id, e.data, e.service FROM users u "
+	    "e.seq, e.type, e.at, e.device_id, e.data, e.service, "
+	    "e.session_id FROM users u "
 	    "LEFT JOIN devices d ON d.user_id = u.id AND d.id = ?6 "
 	    "LEFT JOIN events e ON e.user_id = u.id AND e.seq > ?2 "
 	    "AND (?3 IS NULL OR e.device_id IS NULL OR e.device_id <> ?3) "

@@ -22,10 +22,10 @@ test_counts_and_percentiles(void **state)
 	assert_int_equal(stats_init(), 0);
 	stats_worker_start(0, getpid());
 	for (i = 0; i < 90; i++)
-		stats_request(200, 1000);		/* 1 ms */
+		stats_request(200, 1000, 0);		/* 1 ms */
 	for (i = 0; i < 9; i++)
-		stats_request(404, 10000);		/* 10 ms */
-	stats_request(503, 100000);			/* 100 ms */
+		stats_request(404, 10000, 0);		/* 10 ms */
+	stats_request(503, 100000, 0);			/* 100 ms */
 
 	s = calloc(1, sizeof(*s));
 	assert_non_null(s);
@@ -71,8 +71,8 @@ test_longpoll_kept_out_of_latency(void **state)
 	stats_read(b);
 	assert_int_equal(b->longpoll_waiting, a->longpoll_waiting + 1);
 	stats_longpoll(-1);
-	stats_request(200, 25000000);		/* waited 25 s */
-	stats_request(200, 2000);		/* the next one counts again */
+	stats_request(200, 25000000, 1);	/* waited 25 s */
+	stats_request(200, 2000, 0);		/* the next one counts again */
 	stats_read(b);
 	assert_int_equal(b->longpoll_waiting, a->longpoll_waiting);
 	assert_int_equal(b->longpolls_total, a->longpolls_total + 1);
@@ -104,7 +104,7 @@ test_shared_across_fork(void **state)
 	if (pid == 0) {
 		stats_worker_start(1, getpid());
 		for (i = 0; i < 7; i++)
-			stats_request(201, 500);
+			stats_request(201, 500, 0);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
