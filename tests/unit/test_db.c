@@ -872,8 +872,9 @@ test_release_rolls_back(void **state)
 	assert_int_equal(a->tx.nring, 0);
 	assert_true(sqlite3_get_autocommit(SQ(a)->conn));
 	assert_int_equal(probes(), n0);
-	/* what it kept aside is forgotten, never flushed */
+	/* what it kept aside is forgotten, and freed, never flushed */
 	assert_int_equal(x.flushes, 0);
+	assert_int_equal(x.frees, 1);
 	assert_null(a->tx.defer_flush);
 	/* the write lock is free again: another connection writes */
 	b = db_acquire();
