@@ -193,7 +193,7 @@ unit_call(struct db *db, handler_fn h, const struct unit_req *u,
 	req.device_id = u->device_id != NULL ? strdup(u->device_id) : NULL;
 	req.query = strdup(u->query != NULL ? u->query : "");
 	assert_non_null(req.query);
-	if (u->param != NULL) {
+	if (u->param != NULL && u->value != NULL) {
 		req.param_names[0] = u->param;
 		req.params[0] = strdup(u->value);
 		req.nparams = 1;
