@@ -819,6 +819,7 @@ test_pool(void **state)
 	int		 i;
 
 	(void)state;
+	db_pool_close();	/* unit_db_fresh's */
 	assert_int_equal(db_pool_open(2), 0);
 	a = db_acquire();
 	b = db_acquire();
@@ -858,6 +859,7 @@ test_release_rolls_back(void **state)
 	int64_t		 n0 = probes();
 
 	(void)state;
+	db_pool_close();
 	assert_int_equal(db_pool_open(2), 0);
 	a = db_acquire();
 	/* what db_tx does before fn, and fn's write, but no end */

@@ -117,7 +117,7 @@ poll_status(const char *query)
 	struct unit_req	 u = { 1, "d1", NULL, NULL, query, NULL };
 
 	resp_free(&last);
-	return unit_call(db, handle_events_poll, &u, &last);
+	return unit_call(handle_events_poll, &u, &last);
 }
 
 static int64_t

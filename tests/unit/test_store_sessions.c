@@ -80,7 +80,7 @@ call(handler_fn h, int64_t user, const char *dev, const char *sid,
 	struct unit_req	 u = { user, dev, "sid", sid, query, body };
 
 	resp_free(&last);
-	return unit_call(db, h, &u, &last);
+	return unit_call(h, &u, &last);
 }
 
 static json_t *

@@ -164,7 +164,7 @@ pull(int64_t user_id, const char *query, int want)
 	json_t		*v;
 
 	resp_free(&last);
-	assert_int_equal(unit_call(db, handle_sync_pull, &u, &last), want);
+	assert_int_equal(unit_call(handle_sync_pull, &u, &last), want);
 	if (want != 200)
 		return NULL;
 	v = json_loadb(last.raw.data, last.raw.len, 0, &err);

@@ -119,13 +119,15 @@ unit_setup(char *dir)
 static inline int
 unit_teardown(const char *dir)
 {
+	db_pool_close();
 	config_free();
 	return unit_dir_remove(dir);
 }
 
 /*
  * A new database dir/name, migrated, made the engine's (cfg.db_path),
- * and one connection to it (db_close it).
+ * with a pool of one connection to it for the operations unit_call
+ * runs, and a connection of the caller's own (db_close it).
  */
 static inline struct db *
 unit_db_fresh(const char *dir, const char *name)
@@ -138,6 +140,8 @@ unit_db_fresh(const char *dir, const char *name)
 	cfg.db_path = strdup(path);
 	assert_non_null(cfg.db_path);
 	assert_int_equal(db_migrate(), 0);
+	db_pool_close();
+	assert_int_equal(db_pool_open(1), 0);
 	db = db_open();
 	assert_non_null(db);
 	return db;
@@ -175,12 +179,12 @@ struct unit_req {
 
 /*
  * Call handler h as the dispatcher would after its front-line work (the
- * token checked, the body parsed), on connection db.  resp is set up
- * here; the caller frees it (resp_free).  Returns the status.
+ * token checked, the body parsed): it borrows a connection of the pool
+ * (unit_db_fresh), which is given back after it.  resp is set up here;
+ * the caller frees it (resp_free).  Returns the status.
  */
 static inline int
-unit_call(struct db *db, handler_fn h, const struct unit_req *u,
-    struct resp *resp)
+unit_call(handler_fn h, const struct unit_req *u, struct resp *resp)
 {
 	struct req	 req;
 	json_error_t	 jerr;
@@ -202,9 +206,8 @@ unit_call(struct db *db, handler_fn h, const struct unit_req *u,
 	    (req.json = json_loads(u->body, JSON_DECODE_ANY |
 	    JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		fail_msg("%s: %s", u->body, jerr.text);
-	req.db = db;
 	status = h(&req, resp);
-	req.db = NULL;		/* the caller's connection */
+	req_db_release(&req);
 	req_free(&req);
 	return status;
 }
