@@ -583,8 +583,6 @@ test_sweep_many(void **state)
 static void
 test_lock_token(void **state)
 {
-	int64_t	 now = now_ms();
-
 	(void)state;
 	create(U1, "d1", "s-lock");
 	assert_int_equal(lock_take("d1", "s-lock", 60000), 200);
@@ -599,7 +597,7 @@ test_lock_token(void **state)
 	    NULL, NULL), 409);
 	assert_string_equal(unit_code(&last), "NOT_HOLDER");
 	/* expiry: the sweeper frees it with lock.changed */
-	assert_int_equal(sessions_sweep(db, now + 200), DB_OK);
+	assert_int_equal(sessions_sweep(db, now_ms() + 200), DB_OK);
 	assert_int_equal(server_events("lock.changed", "s-lock"), 1);
 	assert_int_equal(call(handle_sessions_lock_delete, U1, "d1", "s-lock",
 	    NULL, NULL), 409);

@@ -736,6 +736,90 @@ age(int64_t user_id, const char *id, int64_t version)
 	    (long long)user_id, id);
 }
 
+static int
+purge_tx(struct db *d, void *arg)
+{
+	return db_tombstone_purge(d, arg);
+}
+
+/* The first tombstone of one user, and whether all came oldest first. */
+struct first_key {
+	int64_t			 user_id;
+	struct tombstone_key	 k;
+	int64_t			 last;
+	int			 ordered;
+};
+
+static int
+key_add(void *arg, const struct tombstone_key *t)
+{
+	struct first_key *f = arg;
+
+	if (t->version <= f->last)
+		f->ordered = 0;
+	f->last = t->version;
+	if (t->user_id == f->user_id && f->k.user_id == 0)
+		f->k = *t;
+	return DB_OK;
+}
+
+/*
+ * One tombstone purged: its record and history go, its collection and
+ * the usage lose it, the purge floor rises to its version.  A record
+ * written again since the sweeper looked is left alone.
+ */
+static void
+test_tombstone_purge(void **state)
+{
+	struct first_key f;
+	struct tombstone_key k;
+	int64_t		 u, v, bytes;
+
+	(void)state;
+	u = user_new();
+	put(u, "p", "a", "{\"n\":1}");
+	v = put(u, "p", "a", NULL);
+	put(u, "p", "b", NULL);
+	bytes = usage_bytes(u);
+	memset(&f, 0, sizeof(f));
+	f.user_id = u;
+	f.ordered = 1;
+	/* oldest first, across users; this user's oldest is "a" at v */
+	assert_int_equal(db_tombstones_old(db, v + 1, 1000, key_add, &f),
+	    DB_OK);
+	assert_true(f.ordered);
+	k = f.k;
+	assert_int_equal(k.user_id, u);
+	assert_string_equal(k.record_id, "a");
+	assert_int_equal(k.version, v);
+	assert_int_equal(db_tx(db, purge_tx, &k), DB_OK);
+	assert_int_equal(unit_int(db, "SELECT count(*) FROM records WHERE "
+	    "user_id = %lld AND record_id = 'a'", (long long)u), 0);
+	assert_int_equal(unit_int(db, "SELECT count(*) FROM revisions WHERE "
+	    "user_id = %lld AND record_id = 'a'", (long long)u), 0);
+	assert_int_equal(unit_int(db, "SELECT purge_floor FROM users WHERE "
+	    "id = %lld", (long long)u), v);
+	assert_int_equal(usage_bytes(u), bytes - 4);
+	assert_int_equal(usage_records(u), 1);
+	assert_int_equal(strncmp(collections(u), "p:0/1@", 6), 0);
+	/* gone already, or re-created meanwhile: nothing purged */
+	assert_int_equal(db_tx(db, purge_tx, &k), DB_NOTFOUND);
+	memset(&k, 0, sizeof(k));
+	k.user_id = u;
+	snprintf(k.collection, sizeof(k.collection), "p");
+	snprintf(k.record_id, sizeof(k.record_id), "b");
+	k.version = put(u, "p", "b", NULL) - 1;	/* an older tombstone */
+	assert_int_equal(db_tx(db, purge_tx, &k), DB_NOTFOUND);
+	put(u, "p", "b", "{}");
+	k.version = unit_int(db, "SELECT version FROM records WHERE "
+	    "user_id = %lld AND record_id = 'b'", (long long)u);
+	assert_int_equal(db_tx(db, purge_tx, &k), DB_NOTFOUND);
+	assert_int_equal(unit_int(db, "SELECT count(*) FROM records WHERE "
+	    "user_id = %lld AND record_id = 'b'", (long long)u), 1);
+	assert_int_equal(unit_int(db, "SELECT purge_floor FROM users WHERE "
+	    "id = %lld", (long long)u), v);
+}
+
 static void
 test_sweep(void **state)
 {
@@ -833,6 +917,7 @@ main(void)
 		cmocka_unit_test(test_pull_text),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_conflicts_paging),
+		cmocka_unit_test(test_tombstone_purge),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_sweep_many),
 	};
