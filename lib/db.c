@@ -26,6 +26,8 @@ const char *const db_rc_names[DB__MAX] = {
 
 static const struct store *engine = &sqlite_store;
 
+static void	 op_forget(struct db *);
+
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
@@ -130,7 +132,8 @@ db_acquire(void)
 
 /*
  * Give a connection back.  A transaction left open (a bug) is rolled
- * back, so the next borrower starts clean and no snapshot stays alive.
+ * back and what its operation kept aside is freed, so the next borrower
+ * starts clean and no snapshot stays alive.
  */
 void
 db_release(struct db *db)
@@ -140,6 +143,7 @@ db_release(struct db *db)
 	if (db->tx.active) {
 		log_msg(LOG_ERROR, "transaction left open; rolled back");
 		db->store->rollback(db);
+		op_forget(db);
 		memset(&db->tx, 0, sizeof(db->tx));
 	}
 	pthread_mutex_lock(&pool.lock);

@@ -1,7 +1,7 @@
 /*
  * Unit tests for lib/sync_rules: the push decision under every strategy,
- * the last-writer-wins clock, the secret guard and checksums over
- * canonical text.
+ * the last-writer-wins clock, the secret guard, checksums over
+ * canonical text, quotas, and a pull's cursor against the purge floor.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +329,68 @@ test_names(void **state)
 	assert_string_equal(sync_status_names[SYNC_REJECTED], "rejected");
 }
 
+static void
+test_quota_check(void **state)
+{
+	(void)state;
+	/* within, and exactly at, each quota */
+	assert_int_equal(quota_check(0, 0, 100, 1, 100, 1), QUOTA_OK);
+	assert_int_equal(quota_check(90, 4, 10, 1, 100, 5), QUOTA_OK);
+	/* past the bytes, past the records; bytes are named first */
+	assert_int_equal(quota_check(90, 0, 11, 0, 100, 5), QUOTA_BYTES);
+	assert_int_equal(quota_check(0, 5, 0, 1, 100, 5), QUOTA_RECORDS);
+	assert_int_equal(quota_check(0, 4, 10, 2, 100, 5), QUOTA_RECORDS);
+	assert_int_equal(quota_check(100, 5, 1, 1, 100, 5), QUOTA_BYTES);
+	/* 0: no quota of that kind */
+	assert_int_equal(quota_check(1LL << 40, 0, 1LL << 40, 0, 0, 5),
+	    QUOTA_OK);
+	assert_int_equal(quota_check(0, 1000000, 0, 1000, 100, 0), QUOTA_OK);
+	assert_int_equal(quota_check(1LL << 40, 1000000, 1, 1, 0, 0),
+	    QUOTA_OK);
+	/* a write that does not grow usage is never refused, however far
+	 * past its quota the account already is (a quota lowered since) */
+	assert_int_equal(quota_check(500, 50, 0, 0, 100, 5), QUOTA_OK);
+	assert_int_equal(quota_check(500, 50, -10, 0, 100, 5), QUOTA_OK);
+	assert_int_equal(quota_check(500, 50, 0, -1, 100, 5), QUOTA_OK);
+	/* growing in one dimension only is judged in that one */
+	assert_int_equal(quota_check(500, 0, -10, 1, 100, 5), QUOTA_OK);
+	assert_int_equal(quota_check(0, 50, 10, 0, 100, 5), QUOTA_OK);
+	assert_string_equal(quota_kind_names[QUOTA_BYTES], "bytes");
+	assert_string_equal(quota_kind_names[QUOTA_RECORDS], "records");
+}
+
+static void
+test_pull_expired(void **state)
+{
+	(void)state;
+	/* since 0 is the whole state: never expired */
+	assert_false(pull_expired(0, 0));
+	assert_false(pull_expired(0, V));
+	/* below the purge floor: a deletion may have been missed */
+	assert_true(pull_expired(1, V));
+	assert_true(pull_expired(V - 1, V));
+	/* at or past the floor */
+	assert_false(pull_expired(V, V));
+	assert_false(pull_expired(V + 1, V));
+	assert_false(pull_expired(V, 0));
+}
+
+static void
+test_pull_cursor(void **state)
+{
+	(void)state;
+	/* a last page below the floor ends at the floor */
+	assert_int_equal(pull_cursor(V - 5, 0, V), V);
+	/* a page with more to come keeps its last version */
+	assert_int_equal(pull_cursor(V - 5, 1, V), V - 5);
+	/* at or past the floor: as it is */
+	assert_int_equal(pull_cursor(V, 0, V), V);
+	assert_int_equal(pull_cursor(V + 5, 0, V), V + 5);
+	/* nothing at all from 0: stays 0 */
+	assert_int_equal(pull_cursor(0, 0, V), 0);
+	assert_int_equal(pull_cursor(0, 0, 0), 0);
+}
+
 int
 main(void)
 {
@@ -342,6 +404,9 @@ main(void)
 		cmocka_unit_test(test_secret_paths),
 		cmocka_unit_test(test_checksum),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_quota_check),
+		cmocka_unit_test(test_pull_expired),
+		cmocka_unit_test(test_pull_cursor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
