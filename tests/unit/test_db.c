@@ -13,6 +13,7 @@
  * db->store, so lib/db is seen from the engine's side of the interface.
  */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -217,6 +218,14 @@ test_tx_commit_rollback(void **state)
 	assert_int_equal(probes(), n0 + 2);
 }
 
+static void	wrap(void);
+static void	unwrap(void);
+
+/*
+ * An engine that may ask for a retry (PostgreSQL's serialization
+ * failures) runs each write as a transaction of its own: the wrapped
+ * engine below has no group commit.
+ */
 static void
 test_tx_retry(void **state)
 {
@@ -224,6 +233,7 @@ test_tx_retry(void **state)
 	int64_t		 n0 = probes();
 
 	(void)state;
+	wrap();
 	/* the engine asks once: fn runs again from the start; only the
 	 * second run's write is kept */
 	memset(&b, 0, sizeof(b));
@@ -240,6 +250,7 @@ test_tx_retry(void **state)
 	assert_true(b.calls < 100);
 	assert_int_equal(probes(), n0 + 1);
 	assert_int_equal(db->tx.active, 0);
+	unwrap();
 }
 
 /* An engine whose BEGIN asks for a retry the first `begin_retries` times. */
@@ -291,6 +302,9 @@ wrap(void)
 	wrapped.clock_read = wrap_clock_read;
 	wrapped.clock_write = wrap_clock_write;
 	wrapped.notify = wrap_notify;
+	wrapped.savepoint = NULL;	/* a transaction per write */
+	wrapped.release = NULL;
+	wrapped.rollback_to = NULL;
 	begin_retries = begins = clock_reads = clock_writes = notifies = 0;
 	notified_n = notified_all = 0;
 	db->store = &wrapped;
@@ -889,6 +903,75 @@ test_release_rolls_back(void **state)
 	db_pool_close();
 }
 
+/* Group commit: a writer thread of its own connection. */
+struct gc_writer {
+	pthread_t	 tid;
+	struct db	*db;
+	struct body	 b;
+	int		 rc;
+};
+
+static pthread_barrier_t gc_barrier;
+static _Atomic int gc_commits;
+static struct store gc_store;
+
+static int
+gc_commit(struct db *d)
+{
+	atomic_fetch_add(&gc_commits, 1);
+	return sqlite_store.commit(d);
+}
+
+static void *
+gc_writer_main(void *arg)
+{
+	struct gc_writer *w = arg;
+
+	pthread_barrier_wait(&gc_barrier);
+	w->rc = db_tx(w->db, body_tx, &w->b);
+	return NULL;
+}
+
+/*
+ * Writes that arrive while a commit runs share the next one: 16 writers
+ * at once, each slow enough (5 ms) that the others queue, commit in far
+ * fewer than 16 commits; the one that fails rolls back alone and gets
+ * its own error; every other is durable once db_tx returns.
+ */
+static void
+test_group_commit(void **state)
+{
+	enum { N = 16 };
+	struct gc_writer w[N];
+	int64_t		 n0 = probes();
+	int		 i;
+
+	(void)state;
+	gc_store = sqlite_store;
+	gc_store.commit = gc_commit;
+	atomic_store(&gc_commits, 0);
+	assert_int_equal(pthread_barrier_init(&gc_barrier, NULL, N), 0);
+	for (i = 0; i < N; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		assert_non_null(w[i].db = db_open());
+		w[i].db->store = &gc_store;
+		w[i].b.result = i == 7 ? DB_CONSTRAINT : DB_OK;
+		w[i].b.sleep_ms = 5;
+		assert_int_equal(pthread_create(&w[i].tid, NULL,
+		    gc_writer_main, &w[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(w[i].tid, NULL), 0);
+		assert_int_equal(w[i].rc, i == 7 ? DB_CONSTRAINT : DB_OK);
+		assert_int_equal(w[i].b.calls, 1);
+		db_close(w[i].db);
+	}
+	pthread_barrier_destroy(&gc_barrier);
+	assert_int_equal(probes(), n0 + N - 1);
+	/* the first commits alone, the rest queued behind it share */
+	assert_true(atomic_load(&gc_commits) < N / 2);
+}
+
 int
 main(void)
 {
@@ -898,6 +981,7 @@ main(void)
 		cmocka_unit_test(test_stmt_cache),
 		cmocka_unit_test(test_tx_commit_rollback),
 		cmocka_unit_test(test_tx_retry),
+		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_tx_begin_retry),
 		cmocka_unit_test(test_tx_rings),
 		cmocka_unit_test(test_tx_defer),
