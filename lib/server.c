@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -324,6 +325,29 @@ spawn(struct child *c)
 }
 
 /*
+ * Every waiting poll holds its FastCGI connection: take the hard file
+ * limit (the workers inherit it), and say how many that is.
+ */
+static void
+nofile_raise(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_msg(LOG_WARN, "cannot raise the file limit: %s",
+			    strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096)
+		log_msg(LOG_WARN, "the file limit is %llu: each waiting poll "
+		    "holds a file; raise it (LimitNOFILE=)",
+		    (unsigned long long)rl.rlim_cur);
+}
+
+/*
  * Run the server until SIGTERM or SIGINT: open the FastCGI socket, bring
  * the schema up to date, map the shared memory, fork the workers and the
  * sweeper, and restart any that die.  h names what a worker serves and
@@ -346,6 +370,7 @@ server_serve(const struct server_hooks *h)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	mallopt(M_MXFAST, 0);
+	nofile_raise();
 	if (server_mkdirs() == -1 || secret_load() == -1)
 		return 1;
 	if (db_migrate() == -1)

@@ -119,6 +119,15 @@ fi
 conn_limit="limit_conn addr $TANDEM_CONN_PER_ADDR;"
 [ "$TANDEM_CONN_PER_ADDR" = 0 ] && conn_limit="# no limit_conn: TANDEM_CONN_PER_ADDR=0"
 
+# File descriptors: a waiting poll holds one in tandemd and two in nginx.
+# Take the hard limit (at most 65536) for both.
+nofile=$(ulimit -Hn)
+case $nofile in unlimited|*[!0-9]*) nofile=65536 ;; esac
+[ "$nofile" -gt 65536 ] && nofile=65536
+ulimit -n "$nofile" 2>/dev/null || nofile=$(ulimit -n)
+wconn=$((nofile - 256))
+[ "$wconn" -lt 1024 ] && wconn=1024
+
 for f in mime.types fastcgi.conf security-headers.conf cors-headers.conf; do
 	cp "$here/$f" "$prefix/conf/$f"
 done
@@ -130,6 +139,8 @@ printf '%s\n' "${TANDEM_CORS_ORIGINS:-}" | tr ',' '\n' |
     sed 's/.*/"&" $http_origin;/' > "$prefix/conf/cors-origins.map" || true
 sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@PREFIX@|$prefix|g" \
+    -e "s|@NOFILE@|$nofile|g" \
+    -e "s|@WORKER_CONNECTIONS@|$wconn|g" \
     -e "s|@CONF_DIR@|$prefix/conf|g" \
     -e "s|@ACCESS_LOG@|$access_log|g" \
     -e "s|@MAX_BODY@|$max_body|g" \
