@@ -6,16 +6,14 @@
 #   TANDEMD=build/tandemd bash bench/longpoll10k.sh
 #
 # Environment:
-#   LP_RUNS      "100x10 1000x10@640 1000x10": USERSxDEVICES per run, tandem
-#                and nchan side by side; @THREADS: tandem alone with that
-#                TANDEM_THREADS (1000x10@640: 10,000 polls on tandemd's
-#                default sizing, which holds 1,280 at most today)
+#   LP_RUNS      "100x10 1000x10": USERSxDEVICES per run, tandem and nchan
+#                side by side; UxD@THREADS: tandem alone with that
+#                TANDEM_THREADS
 #   LP_WRITE     push (POST /sync/push of one record) or event (POST /events)
 #   LP_PUSHES    100 targeted writes; LP_ROUNDS 5 fan-out rounds;
 #                LP_IDLE_S 5 s of idle CPU
-#   LP_THREADS   TANDEM_THREADS per worker for every size (default: 640 up
-#                to 1,000 polls, as tandemd's default sizing; above,
-#                enough for one thread per poll plus 5 %, at most 8192)
+#   LP_THREADS   TANDEM_THREADS per worker for every size (default: tandemd's
+#                own default, 64: a waiting poll is parked and holds no thread)
 #   LP_WORKERS   TANDEM_WORKERS (default: cores)
 #   LP_SEED_MAX_AGE_MIN  600: the logged-in database (build/bench/lpseed-*)
 #                is reused while younger and the migrations are unchanged
@@ -25,7 +23,8 @@
 # made here (nginx/nginx.conf.in is not touched): nginx's
 # worker_rlimit_nofile and worker_connections are raised to the hard file
 # limit (each waiting poll holds two nginx connections, the client's and
-# the upstream one), TANDEM_THREADS as above, TANDEM_RATE_PER_S=0, the
+# the upstream one), TANDEM_THREADS as above, TANDEM_RATE_PER_S=0, no
+# per-address connection limit (every poll comes from 127.0.0.1), the
 # /auth/ limit lifted for the logins, tokens valid 24 h.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +32,7 @@ top=$(cd "$here/.." && pwd)
 . "$top/tests/api/lib.sh"
 TEST_NAME=bench_lpgen
 LPGEN=${LPGEN:-$top/build/bench/lpgen}
-RUNS=${LP_RUNS:-100x10 1000x10@640 1000x10}
+RUNS=${LP_RUNS:-100x10 1000x10}
 WRITE=${LP_WRITE:-push}
 PUSHES=${LP_PUSHES:-100}
 ROUNDS=${LP_ROUNDS:-5}
@@ -81,7 +80,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-common_env=(TANDEM_RATE_PER_S=0 TANDEM_MAX_DEVICES="$((maxd > 10 ? maxd : 10))"
+common_env=(TANDEM_RATE_PER_S=0 TANDEM_CONN_PER_ADDR=0 TANDEM_MAX_DEVICES="$((maxd > 10 ? maxd : 10))"
     TANDEM_AUTH_RATE=100000 TANDEM_AUTH_BURST=100000
     TANDEM_ACCESS_TTL_S=86400 TANDEM_PUBLIC_DIR="$top/public"
     TANDEM_LOG_LEVEL="${TANDEM_LOG_LEVEL:-info}")
@@ -90,7 +89,7 @@ common_env=(TANDEM_RATE_PER_S=0 TANDEM_MAX_DEVICES="$((maxd > 10 ? maxd : 10))"
 # a core, 11,000 of them minutes.  Kept in build/bench/lpseed-UxD (the
 # database, its JWT secret, certificate) with the tokens lpgen wrote.
 seed=$top/build/bench/lpseed-${maxu}x${maxd}
-stamp="$(cat "$top"/migrations/*.sql | sha256sum | cut -c1-16) ${maxu}x${maxd}"
+stamp="$(cat "$top"/migrations/*/*.sql | sha256sum | cut -c1-16) ${maxu}x${maxd}"
 if [ -f "$seed/stamp" ] && [ "$(cat "$seed/stamp")" = "$stamp" ] &&
     [ -n "$(find "$seed/stamp" -mmin -"${LP_SEED_MAX_AGE_MIN:-600}")" ]; then
 	echo "longpoll10k: reusing the logins in $seed"
@@ -115,15 +114,7 @@ else
 fi
 
 threads_for() { # POLLS
-	if [ -n "${LP_THREADS:-}" ]; then
-		echo "$LP_THREADS"
-	elif [ "$1" -le 1000 ]; then
-		echo 640
-	else
-		local t=$(( ($1 * 105 / 100 + WORKERS - 1) / WORKERS ))
-		[ "$t" -gt 8192 ] && t=8192
-		echo "$t"
-	fi
+	echo "${LP_THREADS:-64}"
 }
 
 lp_args() { # USERS DEVICES

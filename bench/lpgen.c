@@ -1692,6 +1692,7 @@ struct result {
 	double		 settle_s;
 	int		 incomplete;
 	double		 fan[64];
+	double		 fanw[64];	/* the round's last write answered */
 	int		 nfan, fan_incomplete;
 	long		 fan_answered_min;
 	double		 cpu_connect, cpu_idle, cpu_wake, cpu_fan, cpu_fan_max;
@@ -1752,6 +1753,7 @@ report(struct lp *lp, struct result *r)
 	double	 p99 = pct(lp->lat.v, lp->lat.n, 0.99);
 	double	 w50 = pct(lp->wlat.v, lp->wlat.n, 0.5);
 	double	 fan_med = pct(r->fan, (size_t)r->nfan, 0.5);
+	double	 fanw_med = pct(r->fanw, (size_t)r->nfan, 0.5);
 	int	 ok, i, established = r->server_n >= lp->ndev;
 	/* per waiting poll: only meaningful when they all wait */
 	double	 kib = established ? (double)(r->rss_wait - r->rss_before) /
@@ -1790,9 +1792,10 @@ report(struct lp *lp, struct result *r)
 	printf("  send -> wake p50 / p99: %.2f / %.2f ms (%zu samples, %d "
 	    "pushes incomplete); a targeted write answered p50 %.2f ms\n", p50, p99,
 	    lp->lat.n, r->incomplete, w50);
-	printf("  fan-out (last of %d): median %.1f ms, rounds %s%s\n",
-	    lp->ndev, fan_med, buf_str(&fans), r->fan_incomplete ?
-	    "  -- SOME ROUNDS INCOMPLETE" : "");
+	printf("  fan-out (last of %d): median %.1f ms, rounds %s%s; the "
+	    "round's last write answered: median %.1f ms\n", lp->ndev, fan_med,
+	    buf_str(&fans), r->fan_incomplete ? "  -- SOME ROUNDS INCOMPLETE" :
+	    "", fanw_med);
 	if (r->fan_incomplete)
 		printf("  fan-out: %d of %d rounds incomplete; the worst had %ld "
 		    "of %d polls answered\n", r->fan_incomplete,
@@ -1823,7 +1826,8 @@ report(struct lp *lp, struct result *r)
 		    "server_waiting=%ld\nclient_waiting=%ld\nsettle_s=%.1f\n"
 		    "established=%d\nerrors=%s\nwake_p50_ms=%.2f\n"
 		    "wake_p99_ms=%.2f\nwake_samples=%zu\nwake_incomplete=%d\n"
-		    "write_p50_ms=%.2f\nfan_median_ms=%.1f\nfan_rounds=%s\n"
+		    "write_p50_ms=%.2f\nfan_median_ms=%.1f\nfan_write_median_ms=%.1f\n"
+		    "fan_rounds=%s\n"
 		    "fan_incomplete=%d\nfan_answered_min=%ld\nlost=%ld\n"
 		    "doubled=%ld\ndisorder=%ld\ngaps=%ld\nwrites_acked=%ld\n"
 		    "write_errors=%ld\nrss_before_kib=%ld\nrss_wait_kib=%ld\n"
@@ -1837,7 +1841,7 @@ report(struct lp *lp, struct result *r)
 		    lp->o.label ? lp->o.label : "", lp->o.users, lp->o.devices,
 		    lp->ndev, r->server_n, r->client_n, r->settle_s,
 		    established, errs.len ? buf_str(&errs) : "none", p50, p99,
-		    lp->lat.n, r->incomplete, w50, fan_med, buf_str(&fans),
+		    lp->lat.n, r->incomplete, w50, fan_med, fanw_med, buf_str(&fans),
 		    r->fan_incomplete, r->fan_answered_min, r->lost, r->doubled,
 		    r->disorder, r->gaps, r->writes_acked, lp->write_errs,
 		    r->rss_before, r->rss_wait, kib, kib_stack, r->thr_before,
@@ -2003,7 +2007,7 @@ cmd_run(struct lp *lp)
 	for (rnd = 1; rnd <= rounds && !interrupted; rnd++) {
 		struct round_wait rw = { rnd, -1 };
 		struct gencpu gr0, gr1;
-		int64_t	 f0, last;
+		int64_t	 f0, last, lastw;
 		long	 answered;
 		int	 u, done;
 		size_t	 j;
@@ -2028,12 +2032,16 @@ cmd_run(struct lp *lp)
 		if (cpu > r.cpu_fan_max)
 			r.cpu_fan_max = cpu;
 		r.cpu_fan += cpu / rounds;
-		last = f0;
+		last = lastw = f0;
 		for (u = 0; u < lp->o.users; u++)
-			for (j = 0; j < lp->usr[u].nw; j++)
-				if (lp->usr[u].w[j].phase == rnd &&
-				    lp->usr[u].w[j].t_last > last)
+			for (j = 0; j < lp->usr[u].nw; j++) {
+				if (lp->usr[u].w[j].phase != rnd)
+					continue;
+				if (lp->usr[u].w[j].t_last > last)
 					last = lp->usr[u].w[j].t_last;
+				if (lp->usr[u].w[j].t_resp > lastw)
+					lastw = lp->usr[u].w[j].t_resp;
+			}
 		answered = round_answered(lp, rnd);
 		if (r.fan_answered_min < 0 || answered < r.fan_answered_min)
 			r.fan_answered_min = answered;
@@ -2042,8 +2050,10 @@ cmd_run(struct lp *lp)
 			fprintf(stderr, "lpgen: round %d: %ld of %d polls "
 			    "answered within %.0f s (%ld writes failed so far)\n",
 			    rnd, answered, lp->ndev, round_s, lp->write_errs);
-		} else if (r.nfan < 64)
+		} else if (r.nfan < 64) {
+			r.fanw[r.nfan] = (double)(lastw - f0) / 1000.0;
 			r.fan[r.nfan++] = (double)(last - f0) / 1000.0;
+		}
 		/* let the answered polls poll again */
 		lp->gate = 0;
 		for (i = 0; i < lp->ndev; i++)

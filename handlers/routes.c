@@ -18,6 +18,7 @@
 #include "jcs.h"
 #include "json.h"
 #include "log.h"
+#include "park.h"
 #include "problem.h"
 #include "rand.h"
 #include "ratelimit.h"
@@ -588,7 +589,13 @@ dispatch_answer(struct held *h, struct resp *resp)
 	answer(h->fcgi, &req, resp);
 	resp_free(resp);
 	req_free(&req);		/* frees path and device_id */
-	FCGX_Finish_r(h->fcgi);
+	if (park_self()) {	/* the park thread does not wait for nginx */
+		int fd = http_finish_open(h->fcgi);
+
+		if (fd >= 0)
+			park_linger(fd);
+	} else
+		FCGX_Finish_r(h->fcgi);
 	free(h->fcgi);
 	free(h->headers);
 	memset(h, 0, sizeof(*h));

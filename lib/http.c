@@ -262,6 +262,28 @@ req_client_gone(const struct req *req)
 	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/*
+ * End r's answer (its streams flushed, the FastCGI end of request
+ * written) and free what libfcgi holds for it, but leave its connection
+ * open: returns the fd, which the caller closes (park_linger()), or -1.
+ * FCGX_Finish_r() would close it by waiting for nginx's close in a
+ * blocking read.
+ */
+int
+http_finish_open(FCGX_Request *r)
+{
+	int	 fd;
+
+	if (r->in != NULL) {
+		FCGX_FClose(r->err);
+		FCGX_FClose(r->out);
+	}
+	FCGX_Free(r, 0);
+	fd = r->ipcFd;
+	r->ipcFd = -1;
+	return fd;
+}
+
 /* Set a JSON response; takes ownership of body.  Returns status. */
 int
 resp_json(struct resp *resp, int status, json_t *body)

@@ -85,6 +85,7 @@ int	 req_query_int(struct req *, struct resp *, const char *name,
 int	 req_query_bool(struct req *, struct resp *, const char *name,
 	    int def, int *out);
 int	 req_client_gone(const struct req *);
+int	 http_finish_open(FCGX_Request *);
 
 int	 resp_json(struct resp *, int status, json_t *body);
 int	 resp_header(struct resp *, const char *name, const char *fmt, ...)

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -19,6 +21,8 @@
 #define EPOLL_BATCH	64
 /* The bell thread looks at stopping at least this often. */
 #define BELL_SLICE_MS	200
+/* How long a closing connection may wait for nginx's close (libfcgi's). */
+#define LINGER_US	(2 * 1000000)
 
 static const struct park_ops *ops;
 static pthread_t park_tid, bell_tid;
@@ -42,6 +46,19 @@ static unsigned char scan[DOORBELL_BUCKETS];	/* look at it next pass */
 /* Entries by deadline: a binary min-heap. */
 static struct park_entry **heap;
 static size_t heap_n, heap_cap;
+
+/*
+ * Connections answered on the park thread, closing: written and shut
+ * for writing, waiting for nginx to close its end (what libfcgi's
+ * FCGX_Finish_r waits for in a blocking read; here epoll does), oldest
+ * first.  In the epoll set as their address with the low bit set.
+ */
+struct closing {
+	int		 fd;
+	int64_t		 deadline_us;
+	struct closing	*prev, *next;
+};
+static struct closing *linger_head, *linger_tail;
 
 /* Candidates of a wake, gathered per pass. */
 static struct park_entry **cand;
@@ -335,26 +352,124 @@ stop_all(void)
 	}
 }
 
+/* Read what nginx still sends; 1 when it closed (or failed), else 0. */
+static int
+drain(int fd)
+{
+	char	 trash[1024];
+	ssize_t	 n;
+
+	for (;;) {
+		n = read(fd, trash, sizeof(trash));
+		if (n > 0)
+			continue;
+		if (n == -1 && errno == EINTR)
+			continue;
+		return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) ?
+		    0 : 1;
+	}
+}
+
+static void
+linger_end(struct closing *l)
+{
+	struct epoll_event ev;
+
+	epoll_ctl(epfd, EPOLL_CTL_DEL, l->fd, &ev);
+	close(l->fd);
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		linger_head = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	else
+		linger_tail = l->prev;
+	free(l);
+}
+
+/*
+ * Close fd, whose answer is written, without waiting: shut it for
+ * writing and let epoll tell when nginx has read the answer and closed
+ * its end.  Closing at once could make nginx's read of the answer fail
+ * (a socket closed with unread data resets its peer).  On the park
+ * thread only (park_self()); the fd is park's from here.
+ */
+void
+park_linger(int fd)
+{
+	struct epoll_event ev;
+	struct closing	*l;
+	int		 fl;
+
+	if (shutdown(fd, SHUT_WR) == -1 ||
+	    (fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 || drain(fd) ||
+	    (l = malloc(sizeof(*l))) == NULL) {
+		close(fd);
+		return;
+	}
+	l->fd = fd;
+	l->deadline_us = mono_us() + LINGER_US;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.u64 = (uint64_t)(uintptr_t)l | 1;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		close(fd);
+		free(l);
+		return;
+	}
+	l->next = NULL;
+	l->prev = linger_tail;
+	if (linger_tail != NULL)
+		linger_tail->next = l;
+	else
+		linger_head = l;
+	linger_tail = l;
+}
+
+/* Lingering connections whose nginx did not close in time: closed. */
+static void
+linger_expire(int64_t now)
+{
+	while (linger_head != NULL && linger_head->deadline_us <= now)
+		linger_end(linger_head);
+}
+
+/* 1 on the park thread of this process. */
+int
+park_self(void)
+{
+	return running && pthread_equal(pthread_self(), park_tid);
+}
+
+/* Milliseconds until the first deadline, entry or linger; -1: none. */
+static int
+next_wait_ms(void)
+{
+	int64_t	 first = INT64_MAX, ms;
+
+	if (heap_n > 0)
+		first = heap[0]->deadline_us;
+	if (linger_head != NULL && linger_head->deadline_us < first)
+		first = linger_head->deadline_us;
+	if (first == INT64_MAX)
+		return -1;
+	ms = (first - mono_us() + 999) / 1000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 static void *
 park_main(void *arg)
 {
 	struct epoll_event ev[EPOLL_BATCH];
 	struct park_entry *e;
 	uint64_t	 junk;
-	int64_t		 wait_ms;
 	int		 i, n, rang;
 
 	(void)arg;
 	for (;;) {
-		wait_ms = -1;
-		if (heap_n > 0) {
-			wait_ms = (heap[0]->deadline_us - mono_us() + 999) /
-			    1000;
-			if (wait_ms < 0)
-				wait_ms = 0;
-		}
-		n = epoll_wait(epfd, ev, EPOLL_BATCH,
-		    wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms);
+		n = epoll_wait(epfd, ev, EPOLL_BATCH, next_wait_ms());
 		if (n == -1 && errno != EINTR) {
 			log_msg(LOG_ERROR, "park: epoll: %s", strerror(errno));
 			sleep(1);
@@ -366,6 +481,14 @@ park_main(void *arg)
 				while (read(evfd, &junk, sizeof(junk)) > 0)
 					;
 				rang = 1;
+				continue;
+			}
+			if (ev[i].data.u64 & 1) {
+				struct closing *l = (struct closing *)(uintptr_t)
+				    (ev[i].data.u64 & ~(uint64_t)1);
+
+				if (drain(l->fd))
+					linger_end(l);
 				continue;
 			}
 			e = ev[i].data.ptr;
@@ -380,7 +503,11 @@ park_main(void *arg)
 		take_incoming();
 		wake_rung(rang);
 		expire_due();
+		linger_expire(mono_us());
 	}
+	/* the answers are written; what nginx has not read yet it still can */
+	while (linger_head != NULL)
+		linger_end(linger_head);
 	return NULL;
 }
 

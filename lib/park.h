@@ -12,7 +12,9 @@
  *	  stream's ping does);
  *	- its client goes away: nginx closes the connection (gone);
  *	- the worker stops (stop: answer now).
- * Every callback runs on the park thread, one at a time.
+ * Every callback runs on the park thread, one at a time.  A connection
+ * answered there is closed through park_linger(), which waits for
+ * nginx's close in epoll rather than in a blocking read.
  *
  * A bell thread sleeps on the doorbell's any-ring futex and tells the
  * park thread that some bucket rang; the park thread compares the
@@ -60,6 +62,8 @@ struct park_ops {
 
 int	 park_start(const struct park_ops *);
 int	 park_add(struct park_entry *);
+int	 park_self(void);
+void	 park_linger(int);
 void	 park_stop(void);
 size_t	 park_count(void);
 
