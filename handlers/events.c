@@ -25,6 +25,7 @@
 #include "db.h"
 #include "doorbell.h"
 #include "events_rules.h"
+#include "events_wait.h"
 #include "handlers.h"
 #include "jcs.h"
 #include "json.h"
@@ -37,7 +38,6 @@
 /* The longest sleep between two looks at the client's connection. */
 #define POLL_SLICE_MS	1000
 #define POLL_LIMIT_DEF	100
-#define POLL_LIMIT_MAX	1000
 #define POLL_TIMEOUT_DEF 25
 /* Retry-After of a poll refused because its device waits too much. */
 #define WAIT_RETRY_S	2
@@ -98,16 +98,6 @@ event_json(const struct event_row *e)
 	    "data", data != NULL ? data : json_null());
 }
 
-/* One page of events as a poll answers it. */
-struct page {
-	json_t		*events;
-	int64_t		 cursor;
-	int		 more;
-	int64_t		 floor;
-	int		 device_active;
-	int64_t		 limit;
-	int64_t		 last;
-};
 
 static int
 page_one(void *arg, const struct event_row *e)
@@ -132,7 +122,7 @@ page_one(void *arg, const struct event_row *e)
  * the events, and the cursor can never step over an event committed
  * meanwhile.  Returns a db_rc; p->events is the caller's.
  */
-static int
+int
 page_read(struct db *db, const struct event_query *q, struct page *p)
 {
 	struct event_head h;
@@ -156,7 +146,7 @@ page_read(struct db *db, const struct event_query *q, struct page *p)
 }
 
 /* 401 DEVICE_REVOKED: a poll of a device revoked or logged out. */
-static int
+int
 revoked_answer(struct resp *resp)
 {
 	resp_header(resp, "WWW-Authenticate", "Bearer realm=\"tandem\", "
@@ -166,7 +156,7 @@ revoked_answer(struct resp *resp)
 }
 
 /* 410 CURSOR_EXPIRED: a cursor below the newest event pruned. */
-static int
+int
 expired_answer(struct resp *resp, int64_t floor)
 {
 	return problem(resp, 410, "CURSOR_EXPIRED", "events up to %lld were "
@@ -213,7 +203,7 @@ poll_sleep(struct req *req, uint32_t seen, int64_t deadline, int watched)
  * (TANDEM_MAX_WAITS_PER_DEVICE, TANDEM_MAX_WAITS_PER_USER).  Returns 0
  * when it may wait (counted), or the 429 it answers instead.
  */
-static int
+int
 wait_refused(struct req *req, struct resp *resp)
 {
 	enum waits_rc	 rc = waits_enter(req->user_id, req->device_id);
@@ -233,42 +223,6 @@ wait_refused(struct req *req, struct resp *resp)
 	return resp->status;
 }
 
-/*
- * A poll waiting without a thread (lib/park): what it answers with is
- * its query (its cursor moves past the events its filters skip) and the
- * request the dispatcher handed over.
- */
-struct wait {
-	struct park_entry pe;		/* first: park hands it back */
-	struct held	 held;
-	struct event_query q;
-	char		 device_id[DB_ID_CAP];
-	char		 family[AUTH_FAMILY_LEN + 1];
-	char		 session_id[DB_ID_CAP];
-	int		 exclude_self;
-	int		 revoked;	/* a wake saw its device revoked */
-};
-
-/* One event of a shared wake, with what each poll filters it by. */
-struct woke {
-	int64_t		 seq;
-	char		 type[DB_TYPE_CAP];
-	char		 device_id[DB_ID_CAP];
-	char		 session_id[DB_ID_CAP];
-	char		 revoked[DB_ID_CAP];	/* device.revoked's device */
-	json_t		*json;
-};
-
-/* The events of one user after a cursor, read once for all its polls. */
-struct wake_read {
-	struct woke	*v;
-	size_t		 n;
-	size_t		 cap;
-	int		 more;		/* rows remain past the last */
-	int64_t		 limit;
-};
-
-#define WAKE_READ_MAX	POLL_LIMIT_MAX
 
 static int
 wake_one(void *arg, const struct event_row *e)
@@ -306,7 +260,7 @@ wake_one(void *arg, const struct event_row *e)
 	return DB_OK;
 }
 
-static void
+void
 wake_read_release(struct wake_read *w)
 {
 	size_t	 i;
@@ -315,6 +269,36 @@ wake_read_release(struct wake_read *w)
 		json_decref(w->v[i].json);
 	free(w->v);
 	memset(w, 0, sizeof(*w));
+}
+
+/* Whether w's filters skip e (exclude_self, session_id). */
+int
+wait_skips(const struct wait *w, const struct woke *e)
+{
+	if (w->exclude_self && e->device_id[0] != '\0' &&
+	    strcmp(e->device_id, w->device_id) == 0)
+		return 1;
+	return w->session_id[0] != '\0' &&
+	    strcmp(e->session_id, w->session_id) != 0;
+}
+
+/*
+ * Read user's events after after, up to WAKE_READ_MAX of them, into r
+ * (wake_read_release it), with the head, floor and liveness of the same
+ * snapshot in *h.  Returns a db_rc.
+ */
+int
+wake_read(struct db *db, int64_t user_id, int64_t after,
+    struct wake_read *r, struct event_head *h)
+{
+	struct event_query q;
+
+	memset(&q, 0, sizeof(q));
+	memset(r, 0, sizeof(*r));
+	q.user_id = user_id;
+	q.after = after;
+	q.limit = r->limit = WAKE_READ_MAX;
+	return db_events_page(db, &q, h, wake_one, r);
 }
 
 /* Answer parked poll w with resp (taken), and let park free it. */
@@ -385,13 +369,7 @@ wait_page(struct wait *w, const struct wake_read *r, int64_t head,
 	for (i = 0; i < r->n; i++) {
 		if (r->v[i].seq <= w->q.after)
 			continue;
-		if (w->exclude_self && r->v[i].device_id[0] != '\0' &&
-		    strcmp(r->v[i].device_id, w->device_id) == 0) {
-			last = r->v[i].seq;
-			continue;
-		}
-		if (w->session_id[0] != '\0' &&
-		    strcmp(r->v[i].session_id, w->session_id) != 0) {
+		if (wait_skips(w, &r->v[i])) {
 			last = r->v[i].seq;
 			continue;
 		}
@@ -418,6 +396,31 @@ wait_page(struct wait *w, const struct wake_read *r, int64_t head,
 }
 
 /*
+ * The waits of v[0..n) whose device a device.revoked event of r names,
+ * and which the store confirms is no longer active in their login, are
+ * marked revoked.
+ */
+void
+wake_mark_revoked(struct db *db, const struct wake_read *r,
+    struct park_entry **v, size_t n)
+{
+	struct wait	*w;
+	size_t		 i, j;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->v[i].revoked[0] == '\0')
+			continue;
+		for (j = 0; j < n; j++) {
+			w = (struct wait *)v[j];
+			if (!w->revoked &&
+			    strcmp(w->device_id, r->v[i].revoked) == 0 &&
+			    wait_device_active(db, w) == 0)
+				w->revoked = 1;
+		}
+	}
+}
+
+/*
  * park: the user's doorbell rang.  The user's new events are read once,
  * after the oldest cursor among its polls; each poll takes its page of
  * them (park_ops.wake).
@@ -425,47 +428,36 @@ wait_page(struct wait *w, const struct wake_read *r, int64_t head,
 static void
 wait_wake(int64_t user_id, struct park_entry **v, size_t n)
 {
-	struct event_query q;
 	struct event_head h;
 	struct wake_read r;
 	struct db	*db;
 	struct wait	*w;
-	int64_t		 floor;
-	size_t		 i, j;
+	int64_t		 floor, after = INT64_MAX;
+	size_t		 i;
 	int		 rc;
 
-	memset(&q, 0, sizeof(q));
-	memset(&r, 0, sizeof(r));
-	q.user_id = user_id;
-	q.after = INT64_MAX;
 	for (i = 0; i < n; i++) {
 		w = (struct wait *)v[i];
-		if (w->q.after < q.after)
-			q.after = w->q.after;
+		if (w->q.after < after)
+			after = w->q.after;
 	}
-	q.limit = r.limit = WAKE_READ_MAX;
 	db = db_acquire();
-	rc = db_events_page(db, &q, &h, wake_one, &r);
+	rc = wake_read(db, user_id, after, &r, &h);
 	if (rc == DB_OK)
-		for (i = 0; i < r.n; i++) {
-			if (r.v[i].revoked[0] == '\0')
-				continue;
-			for (j = 0; j < n; j++) {
-				w = (struct wait *)v[j];
-				if (strcmp(w->device_id, r.v[i].revoked) == 0 &&
-				    wait_device_active(db, w) == 0)
-					w->revoked = 1;
-			}
-		}
+		wake_mark_revoked(db, &r, v, n);
 	db_release(db);
 	if (rc != DB_OK) {
-		/* the store failed: the polls look again at their deadline */
+		/* the store failed: they look again at their deadline */
 		wake_read_release(&r);
 		return;
 	}
 	floor = events_floor(h.head, h.floor, h.min_kept);
 	for (i = 0; i < n; i++) {
 		w = (struct wait *)v[i];
+		if (w->kind == WAIT_STREAM) {
+			stream_take(w, &r, h.head, floor);
+			continue;
+		}
 		if (w->revoked) {
 			struct resp resp;
 
@@ -483,33 +475,66 @@ wait_wake(int64_t user_id, struct park_entry **v, size_t n)
 static void
 wait_expire(struct park_entry *e)
 {
-	wait_answer_empty((struct wait *)e);
+	struct wait	*w = (struct wait *)e;
+
+	if (w->kind == WAIT_STREAM)
+		stream_expire(w);
+	else
+		wait_answer_empty(w);
 }
 
 /* park: the client went away; its answer goes nowhere (park_ops.gone). */
 static void
 wait_gone(struct park_entry *e)
 {
-	wait_answer_empty((struct wait *)e);
-	free(e);
+	struct wait	*w = (struct wait *)e;
+
+	if (w->kind == WAIT_STREAM)
+		stream_gone(w);
+	else
+		wait_answer_empty(w);
+	wait_free(w);
 }
 
 /* park: the worker stops: answer with what it has (park_ops.stop). */
 static void
 wait_stop(struct park_entry *e)
 {
-	wait_answer_empty((struct wait *)e);
-	free(e);
+	struct wait	*w = (struct wait *)e;
+
+	if (w->kind == WAIT_STREAM)
+		stream_stop(w);
+	else
+		wait_answer_empty(w);
+	wait_free(w);
+}
+
+/* park: a stream's connection takes more (park_ops.writable). */
+static void
+wait_writable(struct park_entry *e)
+{
+	struct wait	*w = (struct wait *)e;
+
+	if (w->kind == WAIT_STREAM)
+		stream_writable(w);
 }
 
 static void
 wait_release(struct park_entry *e)
 {
-	free(e);
+	wait_free((struct wait *)e);
+}
+
+void
+wait_free(struct wait *w)
+{
+	buf_release(&w->out);
+	free(w);
 }
 
 static const struct park_ops wait_ops = {
-	wait_wake, wait_expire, wait_gone, wait_stop, wait_release
+	wait_wake, wait_expire, wait_gone, wait_stop, wait_release,
+	wait_writable
 };
 
 /* Each worker: polls wait without threads from now on. */
@@ -518,6 +543,46 @@ events_worker_start(void)
 {
 	if (park_start(&wait_ops) == -1)
 		log_msg(LOG_WARN, "polls will wait holding their thread");
+}
+
+/*
+ * A wait of kind for req with query q: its own copies of what q points
+ * at (they die with req), its connection and user.  NULL when out of
+ * memory.
+ */
+struct wait *
+wait_new(struct req *req, const struct event_query *q, enum wait_kind kind)
+{
+	struct wait	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->kind = kind;
+	w->q = *q;
+	snprintf(w->device_id, sizeof(w->device_id), "%s", req->device_id);
+	snprintf(w->family, sizeof(w->family), "%s",
+	    q->family != NULL ? q->family : "");
+	snprintf(w->session_id, sizeof(w->session_id), "%s",
+	    q->session_id != NULL ? q->session_id : "");
+	w->exclude_self = q->exclude_device != NULL;
+	w->q.exclude_device = w->exclude_self ? w->device_id : NULL;
+	w->q.session_id = w->session_id[0] != '\0' ? w->session_id : NULL;
+	w->q.device_id = w->device_id;
+	w->q.family = w->family;
+	w->pe.fd = req->fcgi->ipcFd;
+	w->pe.user_id = req->user_id;
+	buf_init(&w->out, 0);
+	return w;
+}
+
+/* What dispatch_hold() kept, given back unused. */
+void
+held_free(struct held *h)
+{
+	free(h->path);
+	free(h->device_id);
+	free(h->headers);
+	memset(h, 0, sizeof(*h));
 }
 
 /*
@@ -532,35 +597,19 @@ wait_park(struct req *req, struct resp *resp, const struct event_query *q,
 {
 	struct wait	*w;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if ((w = wait_new(req, q, WAIT_POLL)) == NULL)
 		return -1;
-	w->q = *q;
-	snprintf(w->device_id, sizeof(w->device_id), "%s", req->device_id);
-	snprintf(w->family, sizeof(w->family), "%s",
-	    q->family != NULL ? q->family : "");
-	snprintf(w->session_id, sizeof(w->session_id), "%s",
-	    q->session_id != NULL ? q->session_id : "");
-	w->exclude_self = q->exclude_device != NULL;
-	/* the strings the query pointed at die with req: point at ours */
-	w->q.exclude_device = w->exclude_self ? w->device_id : NULL;
-	w->q.session_id = w->session_id[0] != '\0' ? w->session_id : NULL;
-	w->q.device_id = w->device_id;
-	w->q.family = w->family;
-	w->pe.fd = req->fcgi->ipcFd;
-	w->pe.user_id = req->user_id;
 	w->pe.seen = seen;
 	w->pe.deadline_us = deadline;
 	if (dispatch_hold(req, resp, &w->held) == -1) {
-		free(w);
+		wait_free(w);
 		return -1;
 	}
 	if (park_add(&w->pe) == -1) {
 		/* not handed over after all: take the request back */
 		resp->parked = 0;
-		free(w->held.path);
-		free(w->held.device_id);
-		free(w->held.headers);
-		free(w);
+		held_free(&w->held);
+		wait_free(w);
 		return -1;
 	}
 	return 0;
@@ -628,6 +677,8 @@ handle_events_poll(struct req *req, struct resp *resp)
 		q.device_id = req->device_id;
 		q.family = family;
 	}
+	if (wants_stream(req))
+		return events_stream(req, resp, &q);
 
 	if (q.after < 0) {
 		rc = db_events_head(req_db(req), req->user_id, &h);

@@ -52,6 +52,8 @@ struct held {
 int	 dispatch(FCGX_Request *);
 int	 dispatch_hold(struct req *, struct resp *, struct held *);
 void	 dispatch_answer(struct held *, struct resp *);
+int	 dispatch_send(struct req *, struct resp *);
+void	 dispatch_done(struct held *, int status);
 int	 route_match(const char *pattern, const char *path, struct req *);
 struct db *req_db(struct req *);
 void	 req_db_release(struct req *);

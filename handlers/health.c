@@ -64,6 +64,8 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.quota_records));
 		json_object_set_new(o, "max_write_ms",
 		    json_integer(cfg.max_write_ms));
+		json_object_set_new(o, "stream_max_s",
+		    json_integer(cfg.stream_max_s));
 	}
 	return resp_json(resp, 200, o);
 }

@@ -518,16 +518,40 @@ log_request(struct req *req, struct resp *resp, int64_t dur_us)
 	free(path);
 }
 
+/* Count an answer sent and log it. */
+static void
+account(struct req *req, struct resp *resp)
+{
+	int64_t	 dur = mono_us() - req->start_us;
+
+	stats_request(resp->status, dur, req->waited);
+	log_request(req, resp, dur);
+}
+
 /* Send the answer, count it, log it. */
 static void
 answer(FCGX_Request *r, struct req *req, struct resp *resp)
 {
-	int64_t	 dur;
-
 	send_response(r, req, resp);
-	dur = mono_us() - req->start_us;
-	stats_request(resp->status, dur, req->waited);
-	log_request(req, resp, dur);
+	account(req, resp);
+}
+
+/*
+ * Send resp now, from its handler, and keep the request open: the
+ * answer goes on after it (an event stream's head, then its blocks).
+ * Flushed.  The dispatcher then only counts and logs it, or, once the
+ * handler hands it over (dispatch_hold), dispatch_done() does.  Returns
+ * 0, or -1 when the connection failed.
+ */
+int
+dispatch_send(struct req *req, struct resp *resp)
+{
+	send_response(req->fcgi, req, resp);
+	resp->sent = 1;
+	if (FCGX_FFlush(req->fcgi->out) == -1 ||
+	    FCGX_GetError(req->fcgi->out) != 0)
+		return -1;
+	return 0;
 }
 
 /*
@@ -596,6 +620,36 @@ dispatch_answer(struct held *h, struct resp *resp)
 			park_linger(fd);
 	} else
 		FCGX_Finish_r(h->fcgi);
+	free(h->fcgi);
+	free(h->headers);
+	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * End a request handed over whose answer its owner sent itself
+ * (dispatch_send, then records of its own: an event stream): count and
+ * log it as status, and free libfcgi's part of it and *h.  Its
+ * connection is the caller's to close.
+ */
+void
+dispatch_done(struct held *h, int status)
+{
+	struct req	 req;
+	struct resp	 resp;
+
+	req_init(&req);
+	resp_init(&resp);
+	req.method = h->method;
+	req.path = h->path;
+	req.device_id = h->device_id;
+	req.start_us = h->start_us;
+	req.waited = 1;
+	memcpy(req.request_id, h->request_id, sizeof(req.request_id));
+	resp.status = status;
+	account(&req, &resp);
+	resp_free(&resp);
+	req_free(&req);		/* frees path and device_id */
+	FCGX_Free(h->fcgi, 0);
 	free(h->fcgi);
 	free(h->headers);
 	memset(h, 0, sizeof(*h));
@@ -675,7 +729,10 @@ send:
 		req_free(&req);
 		return 1;
 	}
-	answer(r, &req, &resp);
+	if (resp.sent)
+		account(&req, &resp);	/* the handler sent it (dispatch_send) */
+	else
+		answer(r, &req, &resp);
 	req_db_release(&req);
 	resp_free(&resp);
 	req_free(&req);

@@ -299,7 +299,7 @@ out:
  * check are kept, under their full text; revocation is still checked in
  * the database on every request, and expiry on every hit.
  */
-#define TOKEN_CACHE	1024
+#define TOKEN_CACHE	8192
 
 struct token_slot {
 	char		*token;

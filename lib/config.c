@@ -69,6 +69,8 @@ static const struct conf_var vars[] = {
 	  "last_seen_at is written at most this often per device" },
 	{ "TANDEM_MAX_POLL_TIMEOUT_S", I(max_poll_timeout_s), "55", 0, 55,
 	  "longest long poll" },
+	{ "TANDEM_STREAM_MAX_S", I(stream_max_s), "300", 1, 86400,
+	  "an event stream is ended after this long (the client resumes)" },
 	{ "TANDEM_MAX_WAITS_PER_DEVICE", I(max_waits_per_device), "8", 0,
 	  1000000, "polls and streams waiting at once per device; 0: no cap" },
 	{ "TANDEM_MAX_WAITS_PER_USER", I(max_waits_per_user), "64", 0,

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fastcgi.h>
+
 #include "http.h"
 #include "json.h"
 #include "problem.h"
@@ -74,6 +76,15 @@ req_param(const struct req *req, const char *name)
 		if (strcmp(req->param_names[i], name) == 0)
 			return req->params[i];
 	return NULL;
+}
+
+/* A request header as nginx passes it (HTTP_ACCEPT, ...), or NULL. */
+const char *
+req_header(const struct req *req, const char *cgi_name)
+{
+	if (req->fcgi == NULL)
+		return NULL;
+	return FCGX_GetParam(cgi_name, req->fcgi->envp);
 }
 
 static int
@@ -282,6 +293,62 @@ http_finish_open(FCGX_Request *r)
 	fd = r->ipcFd;
 	r->ipcFd = -1;
 	return fd;
+}
+
+/*
+ * FastCGI records for an answer that outlives libfcgi's streams (an
+ * event stream written without blocking, lib/park): libfcgi writes
+ * only with blocking writes, so once the head is flushed through it, the
+ * rest of the answer is framed here, with fastcgi.h's record layout,
+ * into b for the caller to send as the connection takes it.
+ */
+static int
+fcgi_record(struct buf *b, int type, int request_id, const void *data,
+    size_t len)
+{
+	FCGI_Header	 h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = FCGI_VERSION_1;
+	h.type = (unsigned char)type;
+	h.requestIdB1 = (unsigned char)((request_id >> 8) & 0xff);
+	h.requestIdB0 = (unsigned char)(request_id & 0xff);
+	h.contentLengthB1 = (unsigned char)((len >> 8) & 0xff);
+	h.contentLengthB0 = (unsigned char)(len & 0xff);
+	if (buf_add(b, &h, sizeof(h)) == -1)
+		return -1;
+	return len == 0 ? 0 : buf_add(b, data, len);
+}
+
+/* Bytes of the answer's body (stdout) as records.  Returns 0 or -1. */
+int
+http_fcgi_stdout(struct buf *b, int request_id, const void *data,
+    size_t len)
+{
+	const char	*p = data;
+	size_t		 n;
+
+	while (len > 0) {
+		n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
+		if (fcgi_record(b, FCGI_STDOUT, request_id, p, n) == -1)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The answer's end: stdout closed, the request complete.  0 or -1. */
+int
+http_fcgi_end(struct buf *b, int request_id)
+{
+	FCGI_EndRequestBody e;
+
+	memset(&e, 0, sizeof(e));
+	e.protocolStatus = FCGI_REQUEST_COMPLETE;
+	if (fcgi_record(b, FCGI_STDOUT, request_id, NULL, 0) == -1)
+		return -1;
+	return fcgi_record(b, FCGI_END_REQUEST, request_id, &e, sizeof(e));
 }
 
 /* Set a JSON response; takes ownership of body.  Returns status. */

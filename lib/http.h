@@ -69,6 +69,8 @@ struct resp {
 	/* The handler handed the request over (dispatch_hold): the
 	 * dispatcher sends nothing and leaves the FastCGI request alone. */
 	int		 parked;
+	/* The handler sent it already (dispatch_send). */
+	int		 sent;
 	struct buf	 headers;	/* extra "Name: value\r\n" lines */
 };
 
@@ -78,6 +80,7 @@ void	 resp_init(struct resp *);
 void	 resp_free(struct resp *);
 
 const char *req_param(const struct req *, const char *name);
+const char *req_header(const struct req *, const char *cgi_name);
 const char *req_query(struct req *, const char *name);
 int	 req_parse_query(struct req *);
 int	 req_query_int(struct req *, struct resp *, const char *name,
@@ -86,6 +89,9 @@ int	 req_query_bool(struct req *, struct resp *, const char *name,
 	    int def, int *out);
 int	 req_client_gone(const struct req *);
 int	 http_finish_open(FCGX_Request *);
+int	 http_fcgi_stdout(struct buf *, int request_id, const void *,
+	    size_t);
+int	 http_fcgi_end(struct buf *, int request_id);
 
 int	 resp_json(struct resp *, int status, json_t *body);
 int	 resp_header(struct resp *, const char *name, const char *fmt, ...)

@@ -160,7 +160,8 @@ watch(struct park_entry *e)
 	struct epoll_event ev;
 
 	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+	ev.events = EPOLLRDHUP | EPOLLHUP | EPOLLERR |
+	    (e->want_out ? EPOLLOUT : 0);
 	ev.data.ptr = e;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, e->fd, &ev) == -1 &&
 	    errno != EEXIST)
@@ -493,8 +494,21 @@ park_main(void *arg)
 			}
 			e = ev[i].data.ptr;
 			unwatch(e);
-			detach(e);
-			ops->gone(e);
+			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
+			    ops->writable == NULL) {
+				detach(e);
+				ops->gone(e);
+				continue;
+			}
+			e->done = 0;
+			ops->writable(e);
+			if (e->done) {
+				detach(e);
+				ops->release(e);
+			} else {
+				heap_fix(e);
+				watch(e);
+			}
 		}
 		if (atomic_load(&stopping)) {
 			stop_all();

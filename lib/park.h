@@ -11,6 +11,8 @@
  *	- its deadline passes (expire: answer, or set a new deadline, as a
  *	  stream's ping does);
  *	- its client goes away: nginx closes the connection (gone);
+ *	- its connection can take more bytes, when it asked (want_out:
+ *	  an event stream with unsent bytes; writable);
  *	- the worker stops (stop: answer now).
  * Every callback runs on the park thread, one at a time.  A connection
  * answered there is closed through park_linger(), which waits for
@@ -36,6 +38,8 @@ struct park_entry {
 	int64_t		 deadline_us;	/* mono_us */
 	/* a callback sets done to take the entry back out of park */
 	int		 done;
+	/* a callback sets it to hear when the connection is writable */
+	int		 want_out;
 	/* park's own */
 	size_t		 bucket;
 	size_t		 heap_i;
@@ -58,6 +62,8 @@ struct park_ops {
 	void	 (*stop)(struct park_entry *);
 	/* An entry a wake or an expire set done has left park: free it. */
 	void	 (*release)(struct park_entry *);
+	/* The connection takes more bytes (want_out): set done, or stay. */
+	void	 (*writable)(struct park_entry *);
 };
 
 int	 park_start(const struct park_ops *);

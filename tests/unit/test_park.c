@@ -97,7 +97,7 @@ t_release(struct park_entry *e)
 }
 
 static const struct park_ops ops = {
-	t_wake, t_expire, t_gone, t_stop, t_release
+	t_wake, t_expire, t_gone, t_stop, t_release, NULL
 };
 
 static struct tent *
