@@ -1164,7 +1164,7 @@ export class Tandem {
 				this.#setStatus("offline");
 			const delay = Math.max(backoffDelay(attempt), failure.retryAfterMs ?? 0, floorMs);
 			attempt++;
-			this.#emit("retry", { what: "live", attempt, delayMs: delay, error: failure });
+			this.#emit("retry", { what: "live", attempt, delayMs: delay, floorMs: Math.max(failure.retryAfterMs ?? 0, floorMs), error: failure });
 			await this.#pause(delay);
 		}
 		this.#liveAbort = null;

@@ -61,5 +61,5 @@ run_group() {
 NAMES=("$@")
 run_group main
 run_group token TANDEM_ACCESS_TTL_S=2 TANDEM_PRIMARY_TTL_MS=1500 \
-    TANDEM_TOMBSTONE_DAYS=0
+    TANDEM_TOMBSTONE_DAYS=0 TANDEM_STREAM_MAX_S=3
 summary
