@@ -118,6 +118,7 @@ int	 handle_sync_pull(struct req *, struct resp *);
 int	 handle_sync_stats(struct req *, struct resp *);
 int	 handle_collections_list(struct req *, struct resp *);
 int	 handle_records_get(struct req *, struct resp *);
+int	 handle_records_history(struct req *, struct resp *);
 int	 handle_export(struct req *, struct resp *);
 
 /* handlers/conflicts.c */

@@ -50,6 +50,7 @@ const struct route routes[] = {
 	{ HTTP_GET,    "/api/v1/sync/stats",		handle_sync_stats, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/collections",		handle_collections_list, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/collections/:c/records/:rid", handle_records_get, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/collections/:c/records/:rid/history", handle_records_history, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/conflicts",		handle_conflicts_list, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/conflicts/:cid",		handle_conflicts_get, ROUTE_AUTH },
 	{ HTTP_POST,   "/api/v1/conflicts/:cid/resolve",	handle_conflicts_resolve, ROUTE_AUTH },
