@@ -66,6 +66,8 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.max_write_ms));
 		json_object_set_new(o, "stream_max_s",
 		    json_integer(cfg.stream_max_s));
+		json_object_set_new(o, "max_import_bytes",
+		    json_integer(cfg.max_import_bytes));
 		json_object_set_new(o, "history_keep",
 		    json_integer(cfg.history_keep));
 	}

@@ -21,7 +21,6 @@
 #include "problem.h"
 #include "sync_rules.h"
 
-#define TOMBSTONE_BYTES	4	/* a tombstone's data: "null" */
 #define PULL_DEF	500
 #define PULL_MAX	1000
 /*
@@ -115,8 +114,8 @@ change_decided(const struct change *c, int64_t now, struct sync_change *sc)
 }
 
 /* The checksum of a tombstone: of the canonical text "null". */
-static const char *
-null_sum(void)
+const char *
+sync_null_sum(void)
 {
 	static char	 sum[JCS_SHA256_LEN];
 
@@ -327,6 +326,18 @@ data_check(struct resp *resp, json_t *data, const char *checksum,
 }
 
 /*
+ * data_check for one record's data of an import, path naming it
+ * ("records[3].data"): its canonical text into *canon (free it) and its
+ * checksum into sum.  Returns 0, or -1 with resp filled.
+ */
+int
+sync_record_check(struct resp *resp, json_t *data, struct buf *path,
+    char **canon, char sum[JCS_SHA256_LEN])
+{
+	return data_check(resp, data, NULL, path, canon, sum) == 0 ? 0 : -1;
+}
+
+/*
  * data_check for the data of a resolution ("data"): its canonical text
  * into *canon (free it).  Returns 0, or -1 with resp filled.
  */
@@ -349,7 +360,7 @@ static int
 change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
 {
 	if (c->deleted)
-		memcpy(c->sum, null_sum(), JCS_SHA256_LEN);
+		memcpy(c->sum, sync_null_sum(), JCS_SHA256_LEN);
 	else {
 		change_path(path, i, "data");
 		switch (data_check(resp, c->data, c->checksum, path, &c->canon,

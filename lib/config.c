@@ -69,6 +69,8 @@ static const struct conf_var vars[] = {
 	  "last_seen_at is written at most this often per device" },
 	{ "TANDEM_MAX_POLL_TIMEOUT_S", I(max_poll_timeout_s), "55", 0, 55,
 	  "longest long poll" },
+	{ "TANDEM_MAX_IMPORT_BYTES", I(max_import_bytes), "33554432", 1024,
+	  INT64_C(1073741824), "largest POST /import body (an export)" },
 	{ "TANDEM_STREAM_MAX_S", I(stream_max_s), "300", 1, 86400,
 	  "an event stream is ended after this long (the client resumes)" },
 	{ "TANDEM_MAX_WAITS_PER_DEVICE", I(max_waits_per_device), "8", 0,

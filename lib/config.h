@@ -33,6 +33,7 @@ struct config {
 	int64_t	 seen_write_ms;
 	int64_t	 max_poll_timeout_s;
 	int64_t	 stream_max_s;
+	int64_t	 max_import_bytes;
 	int64_t	 max_write_ms;
 	int64_t	 quota_bytes;
 	int64_t	 quota_records;

@@ -17,7 +17,8 @@
 # TANDEM_SERVER_NAME (unset: the HTTP redirect keeps a plain-hostname Host
 # and otherwise uses the server's address), TANDEM_ACCESS_LOG (off),
 # TANDEM_PUBLIC_DIR (public/), TANDEM_SDK_DIR (clients/js/, served at
-# /sdk/), TANDEM_MAX_BODY_BYTES (1048576), TANDEM_CORS_ORIGINS (none;
+# /sdk/), TANDEM_MAX_BODY_BYTES (1048576), TANDEM_MAX_IMPORT_BYTES
+# (33554432), TANDEM_CORS_ORIGINS (none;
 # tandemd reads it too).  Every other TANDEM_* variable goes through to
 # tandemd.
 set -eu
@@ -40,6 +41,7 @@ top=$(cd "$here/.." && pwd)
 : "${TANDEM_PUBLIC_DIR:=$top/public}"
 : "${TANDEM_SDK_DIR:=$top/clients/js}"
 : "${TANDEM_MAX_BODY_BYTES:=1048576}"
+: "${TANDEM_MAX_IMPORT_BYTES:=33554432}"
 
 # The values nginx's configuration is rendered with: refused here, with
 # the variable's name, rather than as a line of nginx -t.
@@ -107,6 +109,7 @@ access_log="$TANDEM_ACCESS_LOG"
 # in the contract's order (404/405 before 413); past that nginx refuses
 # them itself, before reading them.
 max_body=$((TANDEM_MAX_BODY_BYTES * 2))
+max_import=$((TANDEM_MAX_IMPORT_BYTES + 1048576))
 # With a server name, the redirect goes there whatever the Host; without
 # one, to a plain-hostname Host or the server's address (nginx.conf.in's
 # $tandem_redirect_host).
@@ -144,6 +147,7 @@ sed -e "s|@USER_LINE@|$user_line|" \
     -e "s|@CONF_DIR@|$prefix/conf|g" \
     -e "s|@ACCESS_LOG@|$access_log|g" \
     -e "s|@MAX_BODY@|$max_body|g" \
+    -e "s|@MAX_IMPORT@|$max_import|g" \
     -e "s|@AUTH_RATE@|$TANDEM_AUTH_RATE|g" \
     -e "s|@AUTH_BURST@|$TANDEM_AUTH_BURST|g" \
     -e "s|@ADMIN_RATE@|$TANDEM_ADMIN_RATE|g" \
