@@ -154,6 +154,21 @@ pg_reconnect(struct pg *p)
 static int
 conn_ready(struct pg *p)
 {
+	struct pollfd	 pfd;
+
+	/*
+	 * An idle connection has nothing to read: if it has, its backend
+	 * hung up (a restarted server) or sent a notice; read it, and open
+	 * a connection that died again now, before a request meets it.
+	 */
+	if (p->conn != NULL && !p->in_tx && PQstatus(p->conn) == CONNECTION_OK) {
+		pfd.fd = PQsocket(p->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 1 && (PQconsumeInput(p->conn) == 0 ||
+		    PQstatus(p->conn) != CONNECTION_OK))
+			conn_drop(p);
+	}
 	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
 	if (p->in_tx || p->pinned) {

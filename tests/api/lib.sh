@@ -25,6 +25,11 @@
 #                                 login; sets $VAR (access token) and
 #                                 ${VAR}_REFRESH
 #   jqr EXPR                      jq -r EXPR over the last body
+#   sockets_away / sockets_back   move every host's FastCGI socket aside
+#                                 (nginx finds no tandemd) and back
+#   stack_masters                 the pids of the stack's tandemd masters
+#   db_sql SQL                    run SQL on the stack's database (sqlite3
+#                                 or psql), rows as a|b|c lines
 #
 # Each file ends with `finish`, which prints its counts for run.sh.
 
@@ -132,7 +137,10 @@ stack_start_once() {
 			pg_test_cluster || return 1
 		fi
 		db_url=$(pg_test_db) || return 1
+		PG_DB=${db_url#postgresql:///}
+		PG_DB=${PG_DB%%\?*}
 	fi
+	STACK_DB_URL=$db_url
 	(
 		if [ -n "$db_url" ]; then
 			export TANDEM_STACK_PG=1 TANDEM_DB_URL="$db_url"
@@ -206,6 +214,33 @@ stack_stop() {
 }
 trap 'stack_stop; pg_test_cleanup' EXIT
 trap 'stack_stop; pg_test_cleanup; exit 130' INT TERM
+
+sockets_away() {
+	local s
+	for s in "$STACK_DIR"/data/run/tandemd*.sock; do
+		[ -S "$s" ] && mv "$s" "$s.away"
+	done
+}
+
+sockets_back() {
+	local s
+	for s in "$STACK_DIR"/data/run/tandemd*.sock.away; do
+		[ -e "$s" ] && mv "$s" "${s%.away}"
+	done
+}
+
+stack_masters() {
+	pgrep -P "$STACK_PID" -x tandemd
+}
+
+db_sql() {
+	if engine_is pg; then
+		pg_as "$pg_bin/psql" -h "$pg_dir" -U "$pg_user" -d "$PG_DB" \
+		    -XAtq -F '|' -c "$1"
+	else
+		sqlite3 "$STACK_DIR/data/tandem.db" "$1"
+	fi
+}
 
 # The stack's log so far (tandemd's JSON lines and nginx's messages).
 stack_log() {

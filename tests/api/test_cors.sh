@@ -214,17 +214,16 @@ check 404 application/problem+json '.code' '"NOT_FOUND"'
 
 case_ "nginx's 502 carries the headers while tandemd cannot be reached"
 # nginx finds no socket: what it answers when tandemd is down
-sock="$STACK_DIR/data/run/tandemd.sock"
-mv "$sock" "$sock.away"
+sockets_away
 call GET /api/v1/health "" -H "Origin: $APP"
-mv "$sock.away" "$sock"
+sockets_back
 check 502 application/problem+json '.code' '"BAD_GATEWAY"' && cors_headers "$APP"
 [ "$(header Retry-After)" = 1 ] || fail "$CASE" "Retry-After '$(header Retry-After)'"
 
 case_ "and none for another origin"
-mv "$sock" "$sock.away"
+sockets_away
 call GET /api/v1/health "" -H "Origin: $OTHER"
-mv "$sock.away" "$sock"
+sockets_back
 check 502 application/problem+json && no_acao
 
 case_ "tandemd answers again once its socket is back"
