@@ -220,6 +220,7 @@ run(const struct route *r, const char *path, const char *body, size_t blen,
 		*out = json_incref(resp.body);
 out:
 	resp_free(&resp);
+	req_db_release(&req);
 	req_free(&req);
 	return rc;
 }
@@ -274,6 +275,7 @@ login(struct ident *id, const char *email, const char *device)
 	id->user_pub = req.user_pub;
 	id->device_id = req.device_id;
 	req.user_pub = req.device_id = NULL;
+	req_db_release(&req);
 	req_free(&req);
 	resp_free(&resp);
 	json_decref(ans);
@@ -310,7 +312,8 @@ setup(void)
 		unlink(buf_str(&f));
 		buf_release(&f);
 	}
-	cfg.db_path = db_path;
+	free(cfg.db_path);
+	cfg.db_path = strdup(db_path);
 	FUZZ_CHECK(db_migrate() == 0, "migrate %s", db_path);
 	FUZZ_CHECK(db_pool_open(2) == 0, "pool %s", db_path);
 	FUZZ_CHECK(sqlite3_open_v2(db_path, &watch, SQLITE_OPEN_READONLY, NULL) ==
