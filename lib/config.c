@@ -46,7 +46,7 @@ static const struct conf_var vars[] = {
 	{ "TANDEM_THREADS", I(threads), "640", 1, 8192,
 	  "threads per worker; each waiting long poll holds one" },
 	{ "TANDEM_DB_POOL", I(db_pool), "8", 1, 256,
-	  "SQLite connections per worker process" },
+	  "database connections per worker process (PostgreSQL: per host, workers x this, plus 2)" },
 	{ "TANDEM_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 1024, 64 << 20,
 	  "largest request body (nginx lets twice it through, tandemd refuses)" },
 	{ "TANDEM_MAX_BATCH", I(max_batch), "500", 1, 100000,

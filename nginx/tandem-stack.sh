@@ -165,8 +165,13 @@ printf '%s\n' "${TANDEM_CORS_ORIGINS:-}" | tr ',' '\n' |
 # and token cache are per host) while that host is up.
 upstream=""
 [ "$TANDEM_HOSTS" -gt 1 ] && upstream="hash \$http_authorization consistent; "
+# (a host that fails is left alone for a second, then tried again)
 for s in $sockets; do
-	upstream="${upstream}server unix:$s; "
+	if [ "$TANDEM_HOSTS" -gt 1 ]; then
+		upstream="${upstream}server unix:$s max_fails=1 fail_timeout=1s; "
+	else
+		upstream="${upstream}server unix:$s; "
+	fi
 done
 upstream=${upstream% }
 sed -e "s|@USER_LINE@|$user_line|" \

@@ -133,46 +133,7 @@ done < "$STACK_DIR/acks"
 
 # --- 2. a long poll on one host wakes on a write through the other -----------------------
 case_ "a long poll on host A wakes on a write through host B within milliseconds"
-out=$(python3 - "$BASE" "${TOK[${H1[2]}]}" "${TOK[${H2[3]}]}" <<'PY'
-import http.client, json, ssl, sys, threading, time, urllib.parse
-base, poller, writer = sys.argv[1], sys.argv[2], sys.argv[3]
-u = urllib.parse.urlparse(base)
-ctx = ssl._create_unverified_context()
-def conn():
-    return http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=30)
-a, b = conn(), conn()
-def req(c, method, path, tok, body=None):
-    h = {"Authorization": "Bearer " + tok}
-    if body is not None:
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    return r.status, json.loads(r.read() or b"null")
-st, head = req(a, "GET", "/api/v1/events", poller)
-cursor = head["cursor"]
-lat = []
-for i in range(15):
-    got = {}
-    def poll():
-        got["r"] = req(a, "GET", "/api/v1/events?after=%d&timeout=20" % cursor, poller)
-        got["t"] = time.perf_counter()
-    t = threading.Thread(target=poll)
-    t.start()
-    time.sleep(0.25)
-    t0 = time.perf_counter()
-    st, _ = req(b, "POST", "/api/v1/events", writer,
-        json.dumps({"type": "app.ping", "data": {"i": i}}))
-    t.join()
-    st2, page = got["r"]
-    if st != 201 or st2 != 200 or not page["events"]:
-        print("FAIL", st, st2, page)
-        sys.exit(1)
-    cursor = page["cursor"]
-    lat.append((got["t"] - t0) * 1000)
-lat.sort()
-print("%.1f %.1f %.1f" % (lat[len(lat) // 2], lat[-1], lat[0]))
-PY
-)
+out=$(python3 "$TOP/bench/xhost_wake.py" "$BASE" "${TOK[${H1[2]}]}" "${TOK[${H2[2]}]}" 15)
 read -r p50 pmax pmin <<<"$out"
 if [ -n "$p50" ] && [ "$p50" != FAIL ] && awk -v p="$p50" 'BEGIN { exit !(p < 100) }'; then
 	ok "$CASE (write through B -> poll on A answered: p50 $p50 ms, max $pmax ms, min $pmin ms, 15 wakes)"
