@@ -45,6 +45,8 @@ static const struct conf_var vars[] = {
 	  "worker processes (default: number of cores)" },
 	{ "TANDEM_THREADS", I(threads), "640", 1, 8192,
 	  "threads per worker; each waiting long poll holds one" },
+	{ "TANDEM_DB_NOTIFY", I(db_notify), "1", 0, 1,
+	  "PostgreSQL: 1 a notifier thread per process tells the other hosts of commits, coalescing; 0 each writer after its commit" },
 	{ "TANDEM_DB_POOL", I(db_pool), "8", 1, 256,
 	  "database connections per worker process (PostgreSQL: per host, workers x this, plus 2)" },
 	{ "TANDEM_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 1024, 64 << 20,

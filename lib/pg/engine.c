@@ -158,16 +158,19 @@ conn_ready(struct pg *p)
 
 	/*
 	 * An idle connection has nothing to read: if it has, its backend
-	 * hung up (a restarted server) or sent a notice; read it, and open
-	 * a connection that died again now, before a request meets it.
+	 * is saying goodbye (a server killed or shut down: "terminating
+	 * connection", then the end of the stream).  Open a new one now,
+	 * before a request meets the old one.
 	 */
 	if (p->conn != NULL && !p->in_tx && PQstatus(p->conn) == CONNECTION_OK) {
 		pfd.fd = PQsocket(p->conn);
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		if (poll(&pfd, 1, 0) == 1 && (PQconsumeInput(p->conn) == 0 ||
-		    PQstatus(p->conn) != CONNECTION_OK))
+		if (poll(&pfd, 1, 0) == 1) {
+			log_msg(LOG_INFO, "an idle PostgreSQL connection was "
+			    "closed by the server; reconnecting");
 			conn_drop(p);
+		}
 	}
 	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
@@ -433,6 +436,18 @@ pgq_blob(struct pgq *q, const void *b, size_t n)
 	bind(q, OID_BYTEA, b, (int)n, 1);
 }
 
+/*
+ * The result of a statement whose connection was lost: inside a
+ * transaction nothing of it was committed (COMMIT was not sent), so the
+ * operation may run again from the start on a new connection (DB_RETRY:
+ * db_tx does); outside one, DB_ERROR.
+ */
+static int
+lost_rc(const struct pg *p)
+{
+	return p->in_tx && p->conn == NULL ? DB_RETRY : DB_ERROR;
+}
+
 /* Send q (prepared) without waiting.  Returns a db_rc. */
 static int
 send_prepared(struct pgq *q)
@@ -441,11 +456,11 @@ send_prepared(struct pgq *q)
 	char		 name[16];
 
 	if (conn_ready(p) == -1 || prepared(p, q, name) == -1)
-		return DB_ERROR;
+		return lost_rc(p);
 	if (PQsendQueryPrepared(p->conn, name, q->n, q->v, q->len, q->fmt,
 	    0) == 0) {
 		conn_lost(p, "send");
-		return DB_ERROR;
+		return lost_rc(p);
 	}
 	return DB_OK;
 }
@@ -468,7 +483,7 @@ pgq_exec(struct pgq *q)
 	if ((rc = send_prepared(q)) != DB_OK)
 		return rc;
 	if ((q->res = result_wait(p)) == NULL)
-		return DB_ERROR;
+		return lost_rc(p);
 	st = PQresultStatus(q->res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		result_log(p, q->res, q->sql);
@@ -550,7 +565,7 @@ pgq_each(struct pgq *q, int (*row)(struct pgq *, void *), void *arg)
 	}
 	q->rows = 0;
 	if (fail)
-		return DB_ERROR;
+		return lost_rc(p);
 	if (rc != DB_OK)
 		return rc;
 	return pg_iter_rc(cb);
@@ -705,13 +720,22 @@ pgs_begin(struct db *db, int mode)
 	struct pg	*p = PG(db);
 	int		 rc;
 
+	const char	*sql = mode == DB_TX_READ ?
+			    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" :
+			    "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 	p->nlocked = 0;
 	p->in_tx = 0;
 	if (conn_ready(p) == -1)
 		return DB_ERROR;
-	rc = simple(p, mode == DB_TX_READ ?
-	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" :
-	    "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
+	rc = simple(p, sql, NULL);
+	/*
+	 * A backend that outlived its server (killed, restarted) answers
+	 * its first statement with an error and hangs up: BEGIN, which
+	 * changes nothing, is sent once more on a new connection.
+	 */
+	if (rc != DB_OK && p->conn == NULL && conn_ready(p) == 0)
+		rc = simple(p, sql, NULL);
 	p->in_tx = rc == DB_OK;
 	return rc;
 }

@@ -1,8 +1,9 @@
 /*
  * The doorbell between hosts (DESIGN.md, "Many hosts").  A writer's
  * commit rings its own host's doorbell (lib/db.c); then pg_notify tells
- * the other hosts, with a notify-only statement after the commit, never
- * inside the write transaction (a commit that notified holds a global
+ * the other hosts with a notify-only statement after the commit (the
+ * process's notifier thread's, or the writer's own: TANDEM_DB_NOTIFY),
+ * never inside the write transaction (a commit that notified holds a global
  * lock through its WAL flush).  Each host runs one listener: a thread of
  * its sweeper process (one per host, restarted by the master, and
  * sharing the doorbell's memory, which the master mapped before it
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "doorbell.h"
 #include "log.h"
 #include "pg.h"
@@ -36,29 +38,27 @@
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	2000
 
+/* Where a payload goes: a connection of the pool, or the notifier's. */
+typedef void (*send_fn)(void *, const char *payload);
+
 /* Send one payload on db's connection, outside any transaction. */
 static void
-notify_send(struct db *db, const char *payload)
+send_on_db(void *arg, const char *payload)
 {
 	struct pgq	 q;
 
-	pgq_init(&q, db, "SELECT pg_notify('" CHANNEL "', $1)");
+	pgq_init(&q, arg, "SELECT pg_notify('" CHANNEL "', $1)");
 	pgq_text(&q, payload);
 	(void)pgq_exec(&q);
 	pgq_clear(&q);
 }
 
-/*
- * After a commit: tell the other hosts to ring the doorbells of these n
- * users (or of all).  Best effort: a failure costs the other hosts'
- * waiters a wait until their deadline, never an event.
- */
-void
-pg_notify(struct db *db, const int64_t *users, int n, int all)
+/* The payloads naming these n users (or all), each under 8000 bytes. */
+static void
+payloads(const int64_t *users, size_t n, int all, send_fn send, void *arg)
 {
 	struct buf	 b;
-	size_t		 head;
-	int		 i;
+	size_t		 head, i;
 
 	buf_init(&b, PAYLOAD_MAX + 64);
 	if (buf_addf(&b, "%s:", pg_host_token()) == -1)
@@ -66,7 +66,7 @@ pg_notify(struct db *db, const int64_t *users, int n, int all)
 	head = b.len;
 	if (all) {
 		if (buf_adds(&b, "*") == 0)
-			notify_send(db, buf_str(&b));
+			send(arg, buf_str(&b));
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -74,13 +74,135 @@ pg_notify(struct db *db, const int64_t *users, int n, int all)
 		    (long long)users[i]) == -1)
 			goto out;
 		if (b.len > PAYLOAD_MAX - 24 || i == n - 1) {
-			notify_send(db, buf_str(&b));
+			send(arg, buf_str(&b));
 			b.len = head;
 			b.data[head] = '\0';
 		}
 	}
 out:
 	buf_release(&b);
+}
+
+/*
+ * TANDEM_DB_NOTIFY=1: one notifier thread per process, with a
+ * connection of its own.  Writers hand it their users after their
+ * commit and go on at once; it sends what gathered while its previous
+ * NOTIFY was on the wire as one NOTIFY (no added wait when idle, fewer
+ * statements under load).  Past QUEUE_MAX users it sends "every user".
+ */
+#define QUEUE_MAX	4096
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int64_t		 ids[QUEUE_MAX];
+	size_t		 n;
+	int		 all;
+} queue = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0,
+    0 };
+static pthread_once_t notifier_once = PTHREAD_ONCE_INIT;
+static int notifier_ok;
+
+static void
+send_on_conn(void *arg, const char *payload)
+{
+	PGconn		**c = arg;
+	PGresult	*r;
+	int		 tries, ok = 0;
+
+	/* a connection that died since its last NOTIFY: once more anew */
+	for (tries = 0; tries < 2 && !ok; tries++) {
+		if (*c == NULL && (*c = pg_connect_raw(1)) == NULL)
+			return;	/* the rows are the truth: waiters look again */
+		r = PQexecParams(*c, "SELECT pg_notify('" CHANNEL "', $1)", 1,
+		    NULL, &payload, NULL, NULL, 0);
+		ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (PQstatus(*c) != CONNECTION_OK) {
+			PQfinish(*c);
+			*c = NULL;
+		}
+	}
+}
+
+static void *
+notifier_main(void *arg)
+{
+	static int64_t	 batch[QUEUE_MAX];
+	PGconn		*c = NULL;
+	size_t		 n;
+	int		 all;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&queue.mu);
+		while (queue.n == 0 && !queue.all)
+			pthread_cond_wait(&queue.cv, &queue.mu);
+		n = queue.n;
+		all = queue.all;
+		memcpy(batch, queue.ids, n * sizeof(batch[0]));
+		queue.n = 0;
+		queue.all = 0;
+		pthread_mutex_unlock(&queue.mu);
+		payloads(batch, n, all, send_on_conn, &c);
+	}
+	return NULL;
+}
+
+static void
+notifier_start(void)
+{
+	pthread_attr_t	 attr;
+	pthread_t	 t;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	notifier_ok = pthread_create(&t, &attr, notifier_main, NULL) == 0;
+	pthread_attr_destroy(&attr);
+	if (!notifier_ok)
+		log_msg(LOG_WARN, "no notifier thread; writers notify "
+		    "themselves");
+}
+
+/* Hand the users to the notifier thread.  Returns 0, or -1 without one. */
+static int
+notifier_add(const int64_t *users, int n, int all)
+{
+	size_t		 i, j;
+
+	pthread_once(&notifier_once, notifier_start);
+	if (!notifier_ok)
+		return -1;
+	pthread_mutex_lock(&queue.mu);
+	if (all || queue.n + (size_t)n > QUEUE_MAX)
+		queue.all = 1;
+	else
+		for (i = 0; i < (size_t)n; i++) {
+			for (j = 0; j < queue.n; j++)
+				if (queue.ids[j] == users[i])
+					break;
+			if (j == queue.n)
+				queue.ids[queue.n++] = users[i];
+		}
+	pthread_cond_signal(&queue.cv);
+	pthread_mutex_unlock(&queue.mu);
+	return 0;
+}
+
+/*
+ * After a commit: tell the other hosts to ring the doorbells of these n
+ * users (or of all): through the notifier thread (TANDEM_DB_NOTIFY=1),
+ * or with a notify-only statement on the writer's own connection (0).
+ * Best effort: a failure costs the other hosts' waiters a wait until
+ * their deadline, never an event.
+ */
+void
+pg_notify(struct db *db, const int64_t *users, int n, int all)
+{
+	if (cfg.db_notify == 1 && notifier_add(users, n, all) == 0)
+		return;
+	payloads(users, (size_t)n, all, send_on_db, db);
 }
 
 /* Ring the local doorbells a payload names, unless it is our own. */

@@ -27,6 +27,7 @@
 #   jqr EXPR                      jq -r EXPR over the last body
 #   sockets_away / sockets_back   move every host's FastCGI socket aside
 #                                 (nginx finds no tandemd) and back
+#   stack_wait_back               wait until nginx reaches tandemd again
 #   stack_masters                 the pids of the stack's tandemd masters
 #   db_sql SQL                    run SQL on the stack's database (sqlite3
 #                                 or psql), rows as a|b|c lines
@@ -227,6 +228,17 @@ sockets_back() {
 	for s in "$STACK_DIR"/data/run/tandemd*.sock.away; do
 		[ -e "$s" ] && mv "$s" "${s%.away}"
 	done
+}
+
+# Wait (up to 3 s) until nginx reaches tandemd again: with many hosts it
+# tries a failed one again only after fail_timeout.
+stack_wait_back() {
+	local i
+	for i in $(seq 1 30); do
+		[ "$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 stack_masters() {

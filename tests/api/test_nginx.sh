@@ -210,6 +210,7 @@ else
 	done
 	sockets_back
 	kill -CONT "${pids[@]}"
+	stack_wait_back
 fi
 
 # --- the redirect's host without TANDEM_SERVER_NAME ------------------------------

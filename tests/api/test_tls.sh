@@ -175,6 +175,7 @@ else
 	headers_ok "nginx 502" "$BASE/api/v1/health"
 	sockets_back
 	kill -CONT "${pids[@]}"
+	stack_wait_back
 	case_ "nginx 502 while tandemd is down is a problem document"
 	[ "$st" = 502 ] && [ "$ctype" = application/problem+json ] && ok "$CASE" || fail "$CASE" "got $st $ctype"
 fi
