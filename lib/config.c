@@ -48,7 +48,7 @@ static const struct conf_var vars[] = {
 	{ "TANDEM_DB_NOTIFY", I(db_notify), "1", 0, 1,
 	  "PostgreSQL: 1 a notifier thread per process tells the other hosts of commits, coalescing; 0 each writer after its commit" },
 	{ "TANDEM_DB_POOL", I(db_pool), "8", 1, 256,
-	  "database connections per worker process (PostgreSQL: per host, workers x this, plus 2)" },
+	  "database connections per worker process (PostgreSQL: a host opens workers x (this + 1) + 3)" },
 	{ "TANDEM_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 1024, 64 << 20,
 	  "largest request body (nginx lets twice it through, tandemd refuses)" },
 	{ "TANDEM_MAX_BATCH", I(max_batch), "500", 1, 100000,
