@@ -11,9 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp)
 sh "$top/tests/unit/run.sh" "$build/tests" | tee -a "$log"
 TANDEMD="$top/$build/tandemd" TANDEM_TEST_ENGINE=sqlite bash "$top/tests/api/run.sh" | tee -a "$log"
-start=$(date +%s)
 TANDEMD="$top/$build/tandemd" TANDEM_TEST_ENGINE=pg bash "$top/tests/api/run.sh" | tee -a "$log"
-echo "api-pg: took $(( $(date +%s) - start )) s"
 TANDEMD="$top/$build/tandemd" bash "$top/tests/browser/run.sh" | tee -a "$log"
 passed=$(grep -E '^(unit|api|api-pg|browser): [0-9]+ passed' "$log" | awk '{p += $2} END {print p + 0}')
 failed=$(grep -E '^(unit|api|api-pg|browser): [0-9]+ passed' "$log" | awk '{f += $4} END {print f + 0}')

@@ -665,16 +665,56 @@ pg_user_lock(struct db *db, int64_t user_id)
 	for (i = 0; i < p->nlocked; i++)
 		if (p->locked[i].user_id == user_id)
 			return DB_OK;
-	pgq_init(&q, db, "SELECT clock_us FROM users WHERE id = $1 FOR UPDATE");
+	pgq_init(&q, db, "SELECT clock_us, usage_bytes, usage_records FROM "
+	    "users WHERE id = $1 FOR UPDATE");
 	pgq_int(&q, user_id);
 	rc = pgq_one(&q);
 	if (rc == DB_OK && p->nlocked < PG_MAX_LOCKED) {
 		p->locked[p->nlocked].user_id = user_id;
 		p->locked[p->nlocked].clock_us = pgq_getint(&q, 0, 0);
+		p->locked[p->nlocked].usage_bytes = pgq_getint(&q, 0, 1);
+		p->locked[p->nlocked].usage_records = pgq_getint(&q, 0, 2);
+		p->locked[p->nlocked].usage_valid = 1;
 		p->nlocked++;
 	}
 	pgq_clear(&q);
 	return rc == DB_NOTFOUND ? DB_OK : rc;
+}
+
+/*
+ * The user's usage as this write transaction's lock read it (no other
+ * writer can move it; this one moves it only when the operation ends).
+ * Returns 1 with the counters, 0 when it must be read.
+ */
+int
+pg_user_usage(struct db *db, int64_t user_id, int64_t *bytes,
+    int64_t *records)
+{
+	struct pg	*p = PG(db);
+	int		 i;
+
+	if (db->tx.active != DB_TX_WRITE)
+		return 0;
+	for (i = 0; i < p->nlocked; i++)
+		if (p->locked[i].user_id == user_id &&
+		    p->locked[i].usage_valid) {
+			*bytes = p->locked[i].usage_bytes;
+			*records = p->locked[i].usage_records;
+			return 1;
+		}
+	return 0;
+}
+
+/* The transaction wrote the user's usage: read it again if asked. */
+void
+pg_user_usage_forget(struct db *db, int64_t user_id)
+{
+	struct pg	*p = PG(db);
+	int		 i;
+
+	for (i = 0; i < p->nlocked; i++)
+		if (p->locked[i].user_id == user_id)
+			p->locked[i].usage_valid = 0;
 }
 
 static void

@@ -47,6 +47,9 @@ struct pg {
 	struct {
 		int64_t	 user_id;
 		int64_t	 clock_us;
+		int64_t	 usage_bytes;	/* as locked: the usage counters */
+		int64_t	 usage_records;	/* change only at the op's end */
+		int	 usage_valid;
 	}		 locked[PG_MAX_LOCKED];
 	int		 nlocked;
 };
@@ -94,6 +97,9 @@ void	 pgq_copy(char *dst, size_t n, const struct pgq *, int row, int col);
 char	*pgq_dup(const struct pgq *, int row, int col);
 
 int	 pg_user_lock(struct db *, int64_t user_id);
+int	 pg_user_usage(struct db *, int64_t user_id, int64_t *bytes,
+	    int64_t *records);
+void	 pg_user_usage_forget(struct db *, int64_t user_id);
 int	 pg_iter_rc(int cb_rc);
 int	 pg_reconnect(struct pg *);
 PGconn	*pg_connect_raw(int quiet);

@@ -15,40 +15,34 @@
 #include "pg.h"
 #include "store_fns.h"
 
-/* Append one event for user with the user's next seq (into *seq). */
+/*
+ * Append one event for user with the user's next seq (into *seq): the
+ * seq taken and the row inserted in one statement.
+ */
 int
 pg_event_insert(struct db *db, int64_t user_id, const struct event_new *e,
     int64_t *seq)
 {
 	struct pgq	 q;
-	int64_t		 n = 0;
 	int		 rc;
 
 	if ((rc = pg_user_lock(db, user_id)) != DB_OK)
 		return rc;
-	pgq_init(&q, db, "UPDATE users SET event_seq = event_seq + 1 "
-	    "WHERE id = $1 RETURNING event_seq");
+	pgq_init(&q, db, "WITH s AS (UPDATE users SET event_seq = "
+	    "event_seq + 1 WHERE id = $1 RETURNING event_seq) "
+	    "INSERT INTO events (user_id, seq, type, at, device_id, "
+	    "session_id, data, service) SELECT $1, s.event_seq, $2, $3, $4, "
+	    "$5, $6, $7 FROM s RETURNING seq");
 	pgq_int(&q, user_id);
-	if ((rc = pgq_one(&q)) == DB_OK)
-		n = pgq_getint(&q, 0, 0);
-	pgq_clear(&q);
-	if (rc != DB_OK)
-		return rc;
-	pgq_init(&q, db, "INSERT INTO events (user_id, seq, type, at, "
-	    "device_id, session_id, data, service) VALUES ($1, $2, $3, $4, "
-	    "$5, $6, $7, $8)");
-	pgq_int(&q, user_id);
-	pgq_int(&q, n);
 	pgq_text(&q, e->type);
 	pgq_int(&q, e->at);
 	pgq_text(&q, e->device_id);
 	pgq_text(&q, e->session_id);
 	pgq_text(&q, e->data != NULL ? e->data : "null");
 	pgq_text(&q, e->service);
-	rc = pgq_exec(&q);
+	if ((rc = pgq_one(&q)) == DB_OK && seq != NULL)
+		*seq = pgq_getint(&q, 0, 0);
 	pgq_clear(&q);
-	if (rc == DB_OK && seq != NULL)
-		*seq = n;
 	return rc;
 }
 

@@ -202,6 +202,7 @@ count_deltas_flush(struct db *db, void *arg)
 	for (i = 0; i < d->len; i++) {
 		e = &d->v[i];
 		if (e->name[0] == '\0') {
+			pg_user_usage_forget(db, e->user_id);
 			pgq_init(&q, db, "UPDATE users SET usage_bytes = "
 			    "usage_bytes + $2, usage_records = usage_records + "
 			    "$3 WHERE id = $1");
@@ -559,6 +560,8 @@ pg_usage_get(struct db *db, int64_t user_id, int64_t *bytes,
 	*bytes = *records = 0;
 	if ((rc = pg_user_lock(db, user_id)) != DB_OK)
 		return rc;
+	if (pg_user_usage(db, user_id, bytes, records))
+		return DB_OK;		/* read by the lock */
 	pgq_init(&q, db, "SELECT usage_bytes, usage_records FROM users "
 	    "WHERE id = $1");
 	pgq_int(&q, user_id);

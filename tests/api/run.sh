@@ -27,9 +27,12 @@ export RESULTS_FILE
 files=("$@")
 [ ${#files[@]} -eq 0 ] && files=("$dir"/test_*.sh)
 crashed=0
+t_run=$(date +%s)
 for f in "${files[@]}"; do
 	before=$(wc -l < "$RESULTS_FILE")
+	t_file=$(date +%s)
 	bash "$f"
+	echo "  $(basename "$f" .sh): $(( $(date +%s) - t_file )) s"
 	if [ "$(wc -l < "$RESULTS_FILE")" -eq "$before" ]; then
 		echo "  FAIL $(basename "$f"): ended before finish"
 		crashed=$((crashed + 1))
@@ -39,5 +42,6 @@ passed=$(awk '{p += $1} END {print p + 0}' "$RESULTS_FILE")
 failed=$(awk '{f += $2} END {print f + 0}' "$RESULTS_FILE")
 failed=$((failed + crashed))
 rm -f "$RESULTS_FILE"
+echo "$label: took $(( $(date +%s) - t_run )) s"
 echo "$label: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
