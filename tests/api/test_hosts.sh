@@ -273,6 +273,32 @@ el=$(( ($(date +%s%N) - t_kill) / 1000000 ))
 [ "$got" = "$P2" ] && [ "$el" -lt 6500 ] && ok "$CASE (${el} ms after the kill)" ||
     fail "$CASE" "primary $got after ${el} ms"
 
+# --- 5. the schema: hosts migrating at once, a newer schema refused -------------------
+case_ "three hosts migrating an empty database at once: one schema"
+FRESH="fresh_$$_$RANDOM"
+pg_cluster_createdb "$FRESH"
+furl=$(pg_cluster_url "$FRESH")
+mp=()
+for i in 1 2 3; do
+	TANDEM_DATA_DIR="$STACK_DIR/data" TANDEM_DB_URL="$furl" "$TANDEMD" migrate \
+	    > "$STACK_DIR/mig$i.log" 2>&1 &
+	mp+=($!)
+done
+mrc=0
+for p in "${mp[@]}"; do wait "$p" || mrc=$((mrc + 1)); done
+nm=$("$pg_bin/psql" -h "$pg_dir" -U "$pg_user" -d "$FRESH" -XAtqc \
+    "SELECT count(*) FROM schema_migrations")
+[ "$mrc" -eq 0 ] && [ "$nm" = "$(ls "$TOP/migrations/postgres" | grep -c '\.sql$')" ] &&
+    ok "$CASE ($nm migrations)" || fail "$CASE" "$mrc failed, $nm recorded"
+case_ "a database whose schema is newer than this tandemd is refused, clearly"
+"$pg_bin/psql" -h "$pg_dir" -U "$pg_user" -d "$FRESH" -XAtqc \
+    "INSERT INTO schema_migrations VALUES ('9999_from_the_future', 0)"
+out=$(TANDEM_DATA_DIR="$STACK_DIR/data" TANDEM_DB_URL="$furl" "$TANDEMD" migrate 2>&1)
+mrc=$?
+[ "$mrc" -ne 0 ] && [[ "$out" == *"newer than this tandemd"* ]] && [[ "$out" == *9999_from_the_future* ]] &&
+    ok "$CASE" || fail "$CASE" "rc $mrc: $out"
+pg_as "$pg_bin/dropdb" --force -h "$pg_dir" -U "$pg_user" "$FRESH"
+
 case_ "no 5xx but 503 from tandemd"
 n5=$(grep -o '"status":5[0-9][0-9]' "$STACK_DIR/stack.log" | grep -vc '"status":503')
 [ "$n5" -eq 0 ] && ok "$CASE" || fail "$CASE" "$n5: $(grep -o '"status":5[0-9][0-9]' "$STACK_DIR/stack.log" | sort | uniq -c)"
