@@ -575,16 +575,6 @@ wait_new(struct req *req, const struct event_query *q, enum wait_kind kind)
 	return w;
 }
 
-/* What dispatch_hold() kept, given back unused. */
-void
-held_free(struct held *h)
-{
-	free(h->path);
-	free(h->device_id);
-	free(h->headers);
-	memset(h, 0, sizeof(*h));
-}
-
 /*
  * Hand poll req (query q, which found nothing after q->after; seen is
  * the user's doorbell counter read before that look) over to park,

@@ -1062,4 +1062,5 @@ const struct store pg_store = {
 	PG_STORE_SYNC,
 	PG_STORE_EVENTS,
 	PG_STORE_ADMIN,
+	PG_STORE_LINKS,
 };

@@ -713,4 +713,5 @@ const struct store sqlite_store = {
 	SQ_STORE_SYNC,
 	SQ_STORE_EVENTS,
 	SQ_STORE_ADMIN,
+	SQ_STORE_LINKS,
 };
