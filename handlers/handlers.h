@@ -18,6 +18,7 @@
 
 #include "http.h"
 #include "jcs.h"
+#include "request.h"
 #include "store.h"
 
 typedef int (*handler_fn)(struct req *, struct resp *);
@@ -51,11 +52,14 @@ struct held {
 	int64_t		 start_us;
 };
 
-/* routes.c: the dispatcher and what every handler shares */
+/* routes.c: the route table and the dispatcher; reply.c: what every
+ * handler answers with */
 int	 dispatch(FCGX_Request *);
 int	 dispatch_hold(struct req *, struct resp *, struct held *);
 void	 dispatch_answer(struct held *, struct resp *);
 int	 dispatch_send(struct req *, struct resp *);
+void	 reply_send(FCGX_Request *, struct req *, struct resp *);
+void	 reply_account(struct req *, struct resp *);
 void	 dispatch_done(struct held *, int status);
 int	 route_match(const char *pattern, const char *path, struct req *);
 struct db *req_db(struct req *);
@@ -119,7 +123,7 @@ int	 sync_record_check(struct resp *, json_t *data, struct buf *path,
 	    char **canon, char sum[JCS_SHA256_LEN]);
 const char *sync_null_sum(void);
 
-/* handlers/import.c */
+/* handlers/transfer.c */
 int	 handle_import(struct req *, struct resp *);
 int	 sync_sweep(struct db *, int64_t now);
 int	 handle_sync_push(struct req *, struct resp *);
