@@ -111,7 +111,10 @@ int	 handle_messages_list(struct req *, struct resp *);
 /* handlers/sync.c */
 json_t	*record_json(const struct record_row *);
 int	 record_text(struct buf *, const struct record_row *);
-int	 sync_data_check(struct resp *, json_t *data, char **canon);
+int	 sync_data_check(struct resp *, json_t *data, const char *where,
+	    char **canon, json_t **redacted);
+int	 secret_guard_record(struct resp *, json_t *data, const char *where,
+	    json_t **redacted);
 int	 sync_sweep(struct db *, int64_t now);
 int	 handle_sync_push(struct req *, struct resp *);
 int	 handle_sync_pull(struct req *, struct resp *);
