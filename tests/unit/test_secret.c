@@ -568,6 +568,7 @@ test_redact_json(void **state)
 	json_decref(p);
 }
 
+/* A match widened to whole UTF-8 characters; anchors after a match. */
 static void
 test_utf8_widened(void **state)
 {
@@ -583,6 +584,15 @@ test_utf8_widened(void **state)
 	assert_int_equal(secret_redact_str(set, "aq\xc3\xa9z", 5, &out, &n),
 	    1);
 	assert_string_equal(out, "a[REDACTED:byte]z");
+	free(out);
+	secret_set_free(set);
+
+	/* ^ is the string's start, never where a later search begins */
+	set = set_of("anchored\t^ab\n", err, sizeof(err), NULL);
+	if (set == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(secret_redact_str(set, "abab", 4, &out, &n), 1);
+	assert_string_equal(out, "[REDACTED:anchored]ab");
 	free(out);
 	secret_set_free(set);
 }
