@@ -12,12 +12,15 @@ CFLAGS	?= -O2 -g
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -I$(BUILD) \
+	  -I/usr/include/postgresql \
 	  $(if $(SAN),$(SANFLAGS))
-LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lutf8proc -lcrypto \
+LIBS	= -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lpq -lutf8proc -lcrypto \
 	  -lpthread -lm
 LDFLAGS	+= $(if $(SAN),$(SANFLAGS))
 
-ENGINES	= sqlite
+ENGINES	= sqlite pg
+# Each engine's migrations/DIR: the engine's name, but for pg.
+mig_dir	= $(if $(filter pg,$(1)),postgres,$(1))
 LIB_SRC	= $(sort $(wildcard lib/*.c $(ENGINES:%=lib/%/*.c)))
 HND_SRC	= $(sort $(wildcard handlers/*.c))
 MIG_OBJ	= $(ENGINES:%=$(BUILD)/migrations_%.o)
@@ -30,13 +33,13 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Debian packages: to build, to test, to benchmark.
 DEPS_BUILD = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	  libjansson-dev libjwt-dev libargon2-dev libssl-dev libcmocka-dev \
-	  libutf8proc-dev
-DEPS_RUN = nginx openssl curl jq sqlite3
+	  libutf8proc-dev libpq-dev
+DEPS_RUN = nginx openssl curl jq sqlite3 postgresql
 DEPS_TEST = $(DEPS_BUILD) $(DEPS_RUN) procps psmisc clang libclang-rt-14-dev \
 	  valgrind chromium nodejs
 DEPS_BENCH = wrk libnginx-mod-nchan python3
 
-.PHONY: all build deps deps-bench run test unit api browser sanitize bench \
+.PHONY: all build deps deps-bench run run-pg test unit api browser sanitize bench \
 	lpgen soak clean install lint help fuzz valgrind
 
 FUZZ_SECONDS ?= 60
@@ -47,6 +50,7 @@ help:
 	@echo "make [build]   build tandemd and the unit tests into $(BUILD)/"
 	@echo "make deps      install missing Debian packages"
 	@echo "make run       serve https://127.0.0.1:\$${TANDEM_HTTPS_PORT:-8443}"
+	@echo "make run-pg    the same on a throwaway PostgreSQL, TANDEM_HOSTS hosts"
 	@echo "make test      unit, API and browser tests against nginx + tandemd"
 	@echo "make browser   the JS client and the demo in headless Chromium"
 	@echo "make sanitize  the whole test suite under ASan + UBSan"
@@ -65,12 +69,12 @@ deps-bench:
 
 build: $(BUILD)/tandemd $(UNIT_BIN)
 
-# Each engine's schema, migrations/ENGINE/*.sql, compiled into the binary.
+# Each engine's schema, migrations/DIR/*.sql, compiled into the binary.
 .SECONDEXPANSION:
-$(BUILD)/migrations_%.c: $$(sort $$(wildcard migrations/$$*/*.sql)) migrations/embed.awk
+$(BUILD)/migrations_%.c: $$(sort $$(wildcard migrations/$$(call mig_dir,$$*)/*.sql)) migrations/embed.awk
 	@mkdir -p $(@D)
 	awk -v engine=$* -f migrations/embed.awk \
-	    $(sort $(wildcard migrations/$*/*.sql)) > $@.tmp && mv $@.tmp $@
+	    $(sort $(wildcard migrations/$(call mig_dir,$*)/*.sql)) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/migrations_%.o: $(BUILD)/migrations_%.c lib/db.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -89,6 +93,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJ) $(HND_LIB
 
 run: deps build
 	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd sh nginx/tandem-stack.sh
+
+run-pg: deps build
+	@TANDEMD=$(CURDIR)/$(BUILD)/tandemd TANDEM_STACK_PG=1 \
+	    sh nginx/tandem-stack.sh
 
 unit: build
 	@sh tests/unit/run.sh $(BUILD)/tests

@@ -6,6 +6,13 @@
 local mode = os.getenv("MODE") or "get"
 local path = os.getenv("WPATH") or "/api/v1/health"
 local token = os.getenv("TOKEN") or ""
+-- TOKENS (comma-separated): each request takes the next, so that an
+-- upstream hashing on Authorization spreads them over its hosts
+local tokens = {}
+for t in string.gmatch(os.getenv("TOKENS") or "", "[^,]+") do
+	table.insert(tokens, t)
+end
+local next_token = 0
 local tag = os.getenv("TAG") or "x"
 local counter = 0
 local thread_id = 0
@@ -33,20 +40,30 @@ local function changes(n)
 	return '{"changes":[' .. table.concat(parts, ",") .. ']}'
 end
 
+local function headers()
+	if #tokens == 0 then
+		return nil
+	end
+	next_token = next_token % #tokens + 1
+	return { ["Authorization"] = "Bearer " .. tokens[next_token],
+	    ["Content-Type"] = "application/json" }
+end
+
 function request()
+	local h = headers()
 	if mode == "push1" then
-		return wrk.format("POST", "/api/v1/sync/push", nil, changes(1))
+		return wrk.format("POST", "/api/v1/sync/push", h, changes(1))
 	elseif mode == "push100" then
-		return wrk.format("POST", "/api/v1/sync/push", nil, changes(100))
+		return wrk.format("POST", "/api/v1/sync/push", h, changes(100))
 	elseif mode == "message" then
 		counter = counter + 1
 		local body = string.format(
 		    '{"client_msg_id":"%s-%d-%d","body":{"text":"msg %s %d %d"}}',
 		    tag, thread_id, counter, tag, thread_id, counter)
 		return wrk.format("POST", "/api/v1/sessions/bench/messages",
-		    nil, body)
+		    h, body)
 	end
-	return wrk.format("GET", path)
+	return wrk.format("GET", path, h)
 end
 
 function done(summary, latency, requests)

@@ -223,6 +223,7 @@ resolve_parse(struct req *req, struct resp *resp, int *resolution,
     char **canon, json_t **redacted)
 {
 	json_t	*data;
+	char	 sum[JCS_SHA256_LEN];
 
 	*canon = NULL;
 	*redacted = NULL;
@@ -246,7 +247,7 @@ resolve_parse(struct req *req, struct resp *resp, int *resolution,
 		    "data must be a JSON object");
 		return -1;
 	}
-	return sync_data_check(resp, data, NULL, canon, redacted);
+	return sync_record_check(resp, data, NULL, canon, sum, redacted);
 }
 
 struct resolve_op {

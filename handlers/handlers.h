@@ -17,12 +17,15 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "jcs.h"
 #include "store.h"
 
 typedef int (*handler_fn)(struct req *, struct resp *);
 
 #define ROUTE_AUTH	0x1	/* a valid access token is required */
 #define ROUTE_ADMIN	0x2	/* only through nginx's admin locations */
+/* The body may be TANDEM_MAX_IMPORT_BYTES, read after the token check. */
+#define ROUTE_BIG_BODY	0x4
 
 struct route {
 	enum http_method method;
@@ -116,16 +119,21 @@ int	 record_text(struct buf *, const struct record_row *);
  * (size, secret guard, redaction; sync.c says who frees what): where is
  * the record's place in the body ("records[3]"), NULL at its top.
  */
-int	 sync_data_check(struct resp *, json_t *data, const char *where,
-	    char **canon, json_t **redacted);
+int	 sync_record_check(struct resp *, json_t *data, const char *where,
+	    char **canon, char sum[JCS_SHA256_LEN], json_t **redacted);
 int	 secret_guard_record(struct resp *, json_t *data, const char *where,
 	    json_t **redacted);
+const char *sync_null_sum(void);
+
+/* handlers/import.c */
+int	 handle_import(struct req *, struct resp *);
 int	 sync_sweep(struct db *, int64_t now);
 int	 handle_sync_push(struct req *, struct resp *);
 int	 handle_sync_pull(struct req *, struct resp *);
 int	 handle_sync_stats(struct req *, struct resp *);
 int	 handle_collections_list(struct req *, struct resp *);
 int	 handle_records_get(struct req *, struct resp *);
+int	 handle_records_history(struct req *, struct resp *);
 int	 handle_export(struct req *, struct resp *);
 
 /* handlers/conflicts.c */

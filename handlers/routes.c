@@ -50,6 +50,8 @@ const struct route routes[] = {
 	{ HTTP_GET,    "/api/v1/sync/stats",		handle_sync_stats, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/collections",		handle_collections_list, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/collections/:c/records/:rid", handle_records_get, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/collections/:c/records/:rid/history", handle_records_history, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/import", handle_import, ROUTE_AUTH | ROUTE_BIG_BODY },
 	{ HTTP_GET,    "/api/v1/conflicts",		handle_conflicts_list, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/conflicts/:cid",		handle_conflicts_get, ROUTE_AUTH },
 	{ HTTP_POST,   "/api/v1/conflicts/:cid/resolve",	handle_conflicts_resolve, ROUTE_AUTH },
@@ -397,7 +399,8 @@ content_type_ok(const char *ct)
 
 /* Read the body; 413 past the limit.  Returns 0 or a status. */
 static int
-body_read(FCGX_Request *r, struct req *req, struct resp *resp)
+body_read(FCGX_Request *r, struct req *req, struct resp *resp,
+    int64_t max)
 {
 	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
 	char		*end;
@@ -411,16 +414,15 @@ body_read(FCGX_Request *r, struct req *req, struct resp *resp)
 			return problem(resp, 400, "VALIDATION_FAILED",
 			    "bad Content-Length");
 	}
-	if (len > cfg.max_body_bytes)
+	if (len > max)
 		return problem(resp, 413, "PAYLOAD_TOO_LARGE",
-		    "the body is larger than %lld bytes",
-		    (long long)cfg.max_body_bytes);
-	req->body.max = (size_t)cfg.max_body_bytes;
+		    "the body is larger than %lld bytes", (long long)max);
+	req->body.max = (size_t)max;
 	while ((n = FCGX_GetStr(chunk, sizeof(chunk), r->in)) > 0)
 		if (buf_add(&req->body, chunk, (size_t)n) == -1)
 			return problem(resp, 413, "PAYLOAD_TOO_LARGE",
 			    "the body is larger than %lld bytes",
-			    (long long)cfg.max_body_bytes);
+			    (long long)max);
 	return 0;
 }
 
@@ -698,7 +700,9 @@ dispatch(FCGX_Request *r)
 			goto send;
 		}
 	}
-	if (body_read(r, &req, &resp) != 0)
+	/* a big body is read only for a valid token (after the rate limit) */
+	if (!(route->flags & ROUTE_BIG_BODY) &&
+	    body_read(r, &req, &resp, cfg.max_body_bytes) != 0)
 		goto send;
 	if ((route->flags & ROUTE_AUTH) && auth_request(&req, &resp) != 0)
 		goto send;
@@ -712,6 +716,9 @@ dispatch(FCGX_Request *r)
 		    json_integer((json_int_t)(retry + 0.999)));
 		goto send;
 	}
+	if ((route->flags & ROUTE_BIG_BODY) &&
+	    body_read(r, &req, &resp, cfg.max_import_bytes) != 0)
+		goto send;
 	if (req_parse_query(&req) == -1) {
 		problem_field(&resp, 400, "VALIDATION_FAILED", "query",
 		    "malformed query string");

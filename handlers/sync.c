@@ -23,7 +23,6 @@
 #include "secret.h"
 #include "sync_rules.h"
 
-#define TOMBSTONE_BYTES	4	/* a tombstone's data: "null" */
 #define PULL_DEF	500
 #define PULL_MAX	1000
 /*
@@ -118,8 +117,8 @@ change_decided(const struct change *c, int64_t now, struct sync_change *sc)
 }
 
 /* The checksum of a tombstone: of the canonical text "null". */
-static const char *
-null_sum(void)
+const char *
+sync_null_sum(void)
 {
 	static char	 sum[JCS_SHA256_LEN];
 
@@ -425,24 +424,33 @@ hash:
 }
 
 /*
- * data_check for the data of a resolution or an imported record, which
- * carry no checksum: where is the record's place ("records[3]"), or NULL
- * at the top of the body ("data").  *canon gets the canonical text of
- * what is to be stored (free it), *redacted the paths the guard redacted
- * or NULL (the caller owns them).  Returns 0, or -1 with resp filled.
+ * data_check for the data of a resolution or of an imported record,
+ * which carry no checksum: where is the record's place ("records[3]"),
+ * or NULL when its data is at the top of the body ("data").  *canon gets
+ * the canonical text of what is to be stored (free it) and sum its
+ * checksum; *redacted, when redacted is not NULL, the paths the guard
+ * redacted or NULL (the caller owns them).  Returns 0, or -1 with resp
+ * filled.
  */
 int
-sync_data_check(struct resp *resp, json_t *data, const char *where,
-    char **canon, json_t **redacted)
+sync_record_check(struct resp *resp, json_t *data, const char *where,
+    char **canon, char sum[JCS_SHA256_LEN], json_t **redacted)
 {
-	char	 sum[JCS_SHA256_LEN];
+	json_t	*paths = NULL;
 
 	*canon = NULL;
-	if (data_check(resp, data, NULL, where, canon, sum, redacted) == 0)
-		return 0;
-	free(*canon);
-	*canon = NULL;
-	return -1;
+	if (redacted != NULL)
+		*redacted = NULL;
+	if (data_check(resp, data, NULL, where, canon, sum, &paths) != 0) {
+		free(*canon);
+		*canon = NULL;
+		return -1;
+	}
+	if (redacted != NULL)
+		*redacted = paths;
+	else
+		json_decref(paths);
+	return 0;
 }
 
 /* The checks of change i that need its canonical form (data_check). */
@@ -450,7 +458,7 @@ static int
 change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
 {
 	if (c->deleted) {
-		memcpy(c->sum, null_sum(), JCS_SHA256_LEN);
+		memcpy(c->sum, sync_null_sum(), JCS_SHA256_LEN);
 		if (c->checksum == NULL || strcmp(c->checksum, c->sum) == 0)
 			return 0;
 	} else {
@@ -1212,6 +1220,105 @@ handle_records_get(struct req *req, struct resp *resp)
 	if (rec == NULL)
 		return answer_db(resp, DB_ERROR);
 	return resp_json(resp, 200, json_pack("{s:o}", "record", rec));
+}
+
+/* A revision as history answers it. */
+static json_t *
+revision_json(int64_t version, const char *data, size_t len, int deleted,
+    int64_t modified_at, const char *device_id, const char *service)
+{
+	json_t	*d = json_null(), *o;
+
+	if (data != NULL && (d = json_load_stored(data, len)) == NULL)
+		return NULL;
+	o = json_pack("{s:I, s:o, s:b, s:I, s:o}", "version",
+	    (json_int_t)version, "data", d, "deleted", deleted, "modified_at",
+	    (json_int_t)modified_at, "device_id", device_id[0] != '\0' ?
+	    json_string(device_id) : json_null());
+	if (o != NULL && service[0] != '\0')
+		json_object_set_new(o, "service", json_string(service));
+	return o;
+}
+
+struct history_op {
+	int64_t		 user_id;
+	const char	*collection;
+	const char	*id;
+	int64_t		 limit;
+	json_t		*revisions;
+};
+
+static int
+history_one(void *arg, const struct revision_row *r)
+{
+	struct history_op *h = arg;
+	json_t		*v;
+
+	v = revision_json(r->version, r->data, r->data != NULL ?
+	    strlen(r->data) : 0, r->deleted, r->modified_at, r->device_id,
+	    r->service);
+	return v != NULL && json_array_append_new(h->revisions, v) == 0 ?
+	    DB_OK : DB_ERROR;
+}
+
+/* The record and its previous revisions, in one snapshot. */
+static int
+history_read(struct db *db, void *arg)
+{
+	struct history_op *h = arg;
+	struct record_row r;
+	json_t		*v;
+	int		 rc;
+
+	json_array_clear(h->revisions);
+	if ((rc = db_record_get(db, h->user_id, h->collection, h->id, &r)) !=
+	    DB_OK)
+		return rc;
+	v = revision_json(r.version, r.data, r.data_len, r.deleted,
+	    r.modified_at, r.device_id, r.service);
+	record_row_release(&r);
+	if (v == NULL || json_array_append_new(h->revisions, v) == -1)
+		return DB_ERROR;
+	if (h->limit <= 1)
+		return DB_OK;
+	return db_revisions_list(db, h->user_id, h->collection, h->id,
+	    h->limit - 1, history_one, h);
+}
+
+/*
+ * GET /collections/{c}/records/{id}/history?limit=N (1..100, default 10)
+ *	200 {revisions:[{version, data, deleted, modified_at, device_id}]},
+ *	    newest first: the current revision, then the previous ones kept
+ *	    (TANDEM_HISTORY_KEEP); data null for a deletion; service too
+ *	    when a service key wrote it
+ *	400 VALIDATION_FAILED (limit; collection, id: by the dispatcher)
+ *	404 NOT_FOUND (never written, purged, or another user's)
+ *	503 SERVICE_UNAVAILABLE
+ */
+int
+handle_records_history(struct req *req, struct resp *resp)
+{
+	struct history_op h;
+	int		 rc;
+
+	memset(&h, 0, sizeof(h));
+	if (req_query_int(req, resp, "limit", 10, 1, 100, &h.limit) == -1)
+		return resp->status;
+	h.user_id = req->user_id;
+	h.collection = req_param(req, "c");
+	h.id = req_param(req, "rid");
+	if ((h.revisions = json_array()) == NULL)
+		return answer_db(resp, DB_ERROR);
+	rc = db_read(req_db(req), history_read, &h);
+	if (rc != DB_OK) {
+		json_decref(h.revisions);
+		if (rc == DB_NOTFOUND)
+			return problem(resp, 404, "NOT_FOUND", "no record %s/%s",
+			    h.collection, h.id);
+		return answer_db(resp, rc);
+	}
+	return resp_json(resp, 200, json_pack("{s:o}", "revisions",
+	    h.revisions));
 }
 
 /*

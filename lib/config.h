@@ -23,6 +23,7 @@ struct config {
 	int64_t	 workers;		/* TANDEM_WORKERS */
 	int64_t	 threads;		/* TANDEM_THREADS */
 	int64_t	 db_pool;		/* TANDEM_DB_POOL */
+	int64_t	 db_notify;		/* TANDEM_DB_NOTIFY: PostgreSQL */
 	int64_t	 max_body_bytes;
 	int64_t	 max_batch;
 	int64_t	 max_record_bytes;
@@ -35,6 +36,7 @@ struct config {
 	int64_t	 seen_write_ms;
 	int64_t	 max_poll_timeout_s;
 	int64_t	 stream_max_s;
+	int64_t	 max_import_bytes;
 	int64_t	 max_write_ms;
 	int64_t	 quota_bytes;
 	int64_t	 quota_records;

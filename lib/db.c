@@ -49,6 +49,11 @@ db_engine_select(const char *url)
 		engine = &sqlite_store;
 		return 0;
 	}
+	if (strncmp(url, "postgresql://", 13) == 0 ||
+	    strncmp(url, "postgres://", 11) == 0) {
+		engine = &pg_store;
+		return 0;
+	}
 	return -1;
 }
 
@@ -528,6 +533,17 @@ db_stale(void)
 {
 	if (stale_handler != NULL)
 		stale_handler();
+}
+
+/*
+ * Start the engine's listener for other hosts' commits in this process
+ * (the sweeper's: one per host, sharing the doorbell).  Returns 0 or -1;
+ * 0 too for an engine of one host.
+ */
+int
+db_listen_start(void)
+{
+	return engine->listen != NULL ? engine->listen() : 0;
 }
 
 /* Create or bring the schema up to date (the master, before workers). */

@@ -100,6 +100,7 @@ void	 db_defer(struct db *, int (*flush)(struct db *, void *),
 	    void (*free_fn)(void *), void *arg);
 
 int	 db_migrate(void);
+int	 db_listen_start(void);
 int	 db_health(struct db *);
 void	 db_set_stale_handler(void (*)(void));
 void	 db_stale(void);

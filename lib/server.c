@@ -208,6 +208,9 @@ sweeper_main(void)
 	int		 sig;
 
 	db_set_stale_handler(restart_self);
+	/* the host's one listener for other hosts' commits (many hosts) */
+	if (db_listen_start() == -1)
+		return 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -352,6 +352,13 @@ struct store {
 	 */
 	void		 (*notify)(struct db *, const int64_t *users, int n,
 			    int all);
+	/*
+	 * Start this host's listener for the other hosts' notifications
+	 * (a thread of the calling process, which must share the doorbell's
+	 * memory): it rings the local doorbell for the users it hears of.
+	 * NULL for an engine of one host.  Returns 0 or -1.
+	 */
+	int		 (*listen)(void);
 
 	/* users */
 	int	(*user_insert)(struct db *, const char *public_id,
@@ -510,8 +517,9 @@ struct store {
 		    struct admin_counts *);
 };
 
-/* The SQLite engine (lib/sqlite/). */
+/* The SQLite engine (lib/sqlite/) and the PostgreSQL engine (lib/pg/). */
 extern const struct store sqlite_store;
+extern const struct store pg_store;
 
 /* Free what a get put into a row (not the row itself). */
 void	 user_row_release(struct user_row *);

@@ -74,6 +74,9 @@ int	 sync_checksum(const char *canon, size_t len,
 	    char out[JCS_SHA256_LEN]);
 
 /* Which quota a write would take usage past (API.md "Fairness"). */
+/* What a tombstone counts in the storage quota: its data, "null". */
+#define TOMBSTONE_BYTES	4
+
 enum quota_kind {
 	QUOTA_OK,
 	QUOTA_BYTES,

@@ -7,6 +7,12 @@
 #   stack_fails [VAR=value ...]   a stack that must refuse to start (a bad
 #                                 configuration): returns 0 when it did
 #                                 not start, its output in $STACK_OUT
+#
+# TANDEM_TEST_ENGINE=pg: every stack is the run-pg stack with TANDEM_HOSTS
+# (2) hosts on a fresh database of a PostgreSQL cluster: the run's
+# (TANDEM_TEST_PG_DIR, started by tests/api/run.sh) or the file's own.
+#   engine_is pg                  true on PostgreSQL
+#   skip_on_pg "why"              print that a case cannot apply on PG
 #   case_ "name"                  name the next case (for the report)
 #   call METHOD PATH [BODY] [curl args...]
 #                                 one request; $TOKEN, when set, is sent
@@ -22,6 +28,12 @@
 #                                 login; sets $VAR (access token) and
 #                                 ${VAR}_REFRESH
 #   jqr EXPR                      jq -r EXPR over the last body
+#   sockets_away / sockets_back   move every host's FastCGI socket aside
+#                                 (nginx finds no tandemd) and back
+#   stack_wait_back               wait until nginx reaches tandemd again
+#   stack_masters                 the pids of the stack's tandemd masters
+#   db_sql SQL                    run SQL on the stack's database (sqlite3
+#                                 or psql), rows as a|b|c lines
 #
 # Benchmarks may set STACK_SCRIPT (another copy of nginx/tandem-stack.sh,
 # e.g. with larger nginx limits) and STACK_SEED (a data directory copied
@@ -41,6 +53,52 @@ STACK_DIR=""
 STACK_PID=""
 TEST_NAME=$(basename "$0" .sh)
 ADMIN_PASSWORD="admin-test-password"
+: "${TANDEM_TEST_ENGINE:=sqlite}"
+PG_OWN=""
+PG_DB=""
+. "$TOP/nginx/pg-cluster.sh"
+
+engine_is() {
+	[ "$TANDEM_TEST_ENGINE" = "$1" ]
+}
+
+skip_on_pg() {
+	echo "  skip $TEST_NAME (postgresql): $1"
+}
+
+# The run's cluster, or this file's own when the file runs alone.
+pg_test_cluster() {
+	if [ -n "${TANDEM_TEST_PG_DIR:-}" ]; then
+		pg_dir=$TANDEM_TEST_PG_DIR
+		pg_bin=$(pg_bin_dir) || return 1
+		pg_user=$(pg_cluster_user)
+		return 0
+	fi
+	PG_OWN=$(mktemp -d /tmp/tandem-pg.XXXXXX)
+	chmod 0711 "$PG_OWN"	# the cluster's user gets through
+	pg_cluster_start "$PG_OWN/pg" || return 1
+	TANDEM_TEST_PG_DIR=$pg_dir
+}
+
+# A fresh database of the cluster for one stack: its TANDEM_DB_URL.
+pg_test_db() {
+	PG_DB="t_$$_${RANDOM}${RANDOM}"
+	pg_cluster_createdb "$PG_DB" || return 1
+	pg_cluster_url "$PG_DB"
+}
+
+pg_test_cleanup() {
+	if [ -n "$PG_DB" ]; then
+		pg_as "$pg_bin/dropdb" --force -h "$pg_dir" -U "$pg_user" \
+		    "$PG_DB" 2>/dev/null
+		PG_DB=""
+	fi
+	if [ -n "$PG_OWN" ]; then
+		pg_cluster_stop
+		rm -rf "$PG_OWN"
+		PG_OWN=""
+	fi
+}
 
 free_port() {
 	local p
@@ -85,7 +143,21 @@ stack_start_once() {
 		mkdir -p "$STACK_DIR/data"
 		cp -a "$STACK_SEED/." "$STACK_DIR/data/" || return 1
 	fi
+	local db_url=""
+	if engine_is pg; then
+		if [ -z "${pg_dir:-}" ]; then
+			pg_test_cluster || return 1
+		fi
+		db_url=$(pg_test_db) || return 1
+		PG_DB=${db_url#postgresql:///}
+		PG_DB=${PG_DB%%\?*}
+	fi
+	STACK_DB_URL=$db_url
 	(
+		if [ -n "$db_url" ]; then
+			export TANDEM_STACK_PG=1 TANDEM_DB_URL="$db_url"
+			export TANDEM_HOSTS=${TANDEM_HOSTS:-2}
+		fi
 		export TANDEM_DATA_DIR="$STACK_DIR/data"
 		export TANDEM_HTTPS_PORT=$HTTPS_PORT TANDEM_HTTP_PORT=$HTTP_PORT
 		export TANDEM_BIND=127.0.0.1
@@ -157,9 +229,52 @@ stack_stop() {
 		rm -rf "$STACK_DIR"
 		STACK_DIR=""
 	fi
+	if [ -n "$PG_DB" ]; then
+		pg_as "$pg_bin/dropdb" --force -h "$pg_dir" -U "$pg_user" \
+		    "$PG_DB" 2>/dev/null
+		PG_DB=""
+	fi
 }
-trap stack_stop EXIT
-trap 'stack_stop; exit 130' INT TERM
+trap 'stack_stop; pg_test_cleanup' EXIT
+trap 'stack_stop; pg_test_cleanup; exit 130' INT TERM
+
+sockets_away() {
+	local s
+	for s in "$STACK_DIR"/data/run/tandemd*.sock; do
+		[ -S "$s" ] && mv "$s" "$s.away"
+	done
+}
+
+sockets_back() {
+	local s
+	for s in "$STACK_DIR"/data/run/tandemd*.sock.away; do
+		[ -e "$s" ] && mv "$s" "${s%.away}"
+	done
+}
+
+# Wait (up to 3 s) until nginx reaches tandemd again: with many hosts it
+# tries a failed one again only after fail_timeout.
+stack_wait_back() {
+	local i
+	for i in $(seq 1 30); do
+		[ "$(curl -sk -o /dev/null -w '%{http_code}' "$BASE/api/v1/health")" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stack_masters() {
+	pgrep -P "$STACK_PID" -x tandemd
+}
+
+db_sql() {
+	if engine_is pg; then
+		pg_as "$pg_bin/psql" -h "$pg_dir" -U "$pg_user" -d "$PG_DB" \
+		    -XAtq -F '|' -c "$1"
+	else
+		sqlite3 "$STACK_DIR/data/tandem.db" "$1"
+	fi
+}
 
 # The stack's log so far (tandemd's JSON lines and nginx's messages).
 stack_log() {
@@ -267,7 +382,8 @@ login() {
 
 finish() {
 	stack_stop
-	echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+	pg_test_cleanup
+	echo "$TEST_NAME: $PASSED passed, $FAILED failed${TANDEM_TEST_ENGINE:+ ($TANDEM_TEST_ENGINE)}"
 	[ -n "${RESULTS_FILE:-}" ] && echo "$PASSED $FAILED" >> "$RESULTS_FILE"
 	[ "$FAILED" -eq 0 ]
 }

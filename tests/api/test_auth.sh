@@ -340,7 +340,7 @@ done
 case_ "the JWT secret file is 0600"
 [ "$(stat -c %a "$STACK_DIR/data/jwt.secret")" = 600 ] && ok "$CASE" || fail "$CASE" "mode $(stat -c %a "$STACK_DIR/data/jwt.secret")"
 case_ "passwords are stored as argon2id encoded hashes"
-h=$(sqlite3 "$STACK_DIR/data/tandem.db" "SELECT password_hash FROM users WHERE email='alice@example.com'")
+h=$(db_sql "SELECT password_hash FROM users WHERE email='alice@example.com'")
 [[ "$h" == '$argon2id$v=19$m=19456,t=2,p=1$'* ]] && ok "$CASE" || fail "$CASE" "hash ${h:0:30}"
 
 finish

@@ -214,21 +214,25 @@ check 404 application/problem+json '.code' '"NOT_FOUND"'
 
 case_ "nginx's 502 carries the headers while tandemd cannot be reached"
 # nginx finds no socket: what it answers when tandemd is down
-sock="$STACK_DIR/data/run/tandemd.sock"
-mv "$sock" "$sock.away"
+sockets_away
 call GET /api/v1/health "" -H "Origin: $APP"
-mv "$sock.away" "$sock"
+sockets_back
 check 502 application/problem+json '.code' '"BAD_GATEWAY"' && cors_headers "$APP"
 [ "$(header Retry-After)" = 1 ] || fail "$CASE" "Retry-After '$(header Retry-After)'"
 
 case_ "and none for another origin"
-mv "$sock" "$sock.away"
+sockets_away
 call GET /api/v1/health "" -H "Origin: $OTHER"
-mv "$sock.away" "$sock"
+sockets_back
 check 502 application/problem+json && no_acao
 
 case_ "tandemd answers again once its socket is back"
-call GET /api/v1/health "" -H "Origin: $APP"
+# (with many hosts nginx tries a failed one again after fail_timeout)
+for i in $(seq 1 30); do
+	call GET /api/v1/health "" -H "Origin: $APP"
+	[ "$STATUS" = 200 ] && break
+	sleep 0.1
+done
 check 200 application/json
 
 finish

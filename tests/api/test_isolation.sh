@@ -37,7 +37,8 @@ as TB POST /api/v1/sessions '{"id":"sb1","title":"B"}'
 # --- A's state as A sees it (volatile presence fields left out) ------------------
 A_GETS=(/api/v1/sessions?state=all /api/v1/sessions/sa1 /api/v1/sessions/sa1/messages
     /api/v1/sessions/sa1/primary /api/v1/devices "/api/v1/sync/pull?since=0"
-    /api/v1/collections /api/v1/collections/notes/records/ra1 "/api/v1/conflicts?status=all"
+    /api/v1/collections /api/v1/collections/notes/records/ra1
+    /api/v1/collections/notes/records/ra1/history "/api/v1/conflicts?status=all"
     "/api/v1/conflicts/$CA" "/api/v1/events?after=0&limit=1000" /api/v1/export)
 a_state() {
 	local p out=""
@@ -66,6 +67,7 @@ declare -A BODY=(
 	["POST /api/v1/sessions/:sid/lock"]='{"ttl_ms":5000}'
 	["DELETE /api/v1/sessions/:sid/lock"]=-
 	["GET /api/v1/collections/:c/records/:rid"]=-
+	["GET /api/v1/collections/:c/records/:rid/history"]=-
 	["GET /api/v1/conflicts/:cid"]=-
 	["POST /api/v1/conflicts/:cid/resolve"]='{"resolution":"client"}'
 )

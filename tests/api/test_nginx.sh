@@ -193,7 +193,7 @@ if [ ${#pids[@]} -eq 0 ]; then
 	fail "502" "no tandemd process of this stack found"
 else
 	kill -STOP "${pids[@]}"
-	mv "$STACK_DIR/data/run/tandemd.sock" "$STACK_DIR/data/run/tandemd.sock.away"
+	sockets_away
 	for proto in --http1.1 --http2; do
 		case_ "$proto: tandemd down: the API is 502 BAD_GATEWAY"
 		call GET /api/v1/health "" "$proto"
@@ -208,8 +208,9 @@ else
 		call POST /api/v1/auth/login '{}' "$proto"
 		pdoc 502 BAD_GATEWAY
 	done
-	mv "$STACK_DIR/data/run/tandemd.sock.away" "$STACK_DIR/data/run/tandemd.sock"
+	sockets_back
 	kill -CONT "${pids[@]}"
+	stack_wait_back
 fi
 
 # --- the redirect's host without TANDEM_SERVER_NAME ------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The secret guard (API.md "Sync", "Secret guard"): each built-in kind
-# and a TANDEM_SECRET_PATTERNS kind refused on push and on resolve with
+# and a TANDEM_SECRET_PATTERNS kind refused on push, resolve and import with
 # field and kind, a near miss of each accepted, nothing of a refused batch
 # written; a bad patterns file stops tandemd at start with its line
 # number; TANDEM_SECRET_GUARD=redact stores [REDACTED:kind] with the
@@ -167,6 +167,23 @@ near "a private key label in lower case" "-----begin rsa private key-----"
 near "acme_ + 31 hex" "acme_0123456789abcdef0123456789abcde"
 near "an ssh public key" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI me@host"
 
+# ---- import
+call GET /api/v1/export
+printf '%s' "$RBODY" > "$PAT_DIR/export.json"
+register hal@example.com password-hal
+login TH hal@example.com password-hal h-desk
+TOKEN=$TH
+case_ "import refuses a record holding a secret, naming path and kind"
+call POST /api/v1/import "$(jq -c --arg v "$GLPAT" '.records[0].data = {ci:{token:$v}}' "$PAT_DIR/export.json")"
+check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' '"records[0].data.ci.token"' '.kind' '"gitlab_token"'
+case_ "import refuses a patterns file's kind"
+call POST /api/v1/import "$(jq -c --arg v "$ACME" '.records[1].data = {x:[1,$v]}' "$PAT_DIR/export.json")"
+check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' '"records[1].data.x[1]"' '.kind' '"acme_token"'
+case_ "nothing was imported"
+call GET "/api/v1/sync/pull?since=0"
+check 200 application/json '.changes' '[]'
+TOKEN=$TA
+
 # ---- resolve
 write() { # DEV-TOKEN ID BASE DATA: sets VER and CID
 	TOKEN=$1
@@ -266,6 +283,21 @@ check 200 application/json '.record.data' '{"ids":["[REDACTED:internal_id]"],"n"
     '.redacted' '["data.slack","data.ids[0]"]' '.conflict.status' '"resolved"'
 RSUM=$(jqr .record.checksum)
 [ "$RSUM" = "$(csum '{"ids":["[REDACTED:internal_id]"],"n":4,"slack":"[REDACTED:slack_token]"}')" ] && ok "$CASE: checksum" || fail "$CASE" "checksum $RSUM"
+
+case_ "redact: import writes a record redacted"
+TOKEN=$TA
+call GET /api/v1/export
+printf '%s' "$RBODY" > "$PAT_DIR/export.json"
+register hal@example.com password-hal
+login TH hal@example.com password-hal h-desk
+TOKEN=$TH
+call POST /api/v1/import "$(jq -c --arg v "$AWS" '.records[0].data = {t:("k " + $v)}' "$PAT_DIR/export.json")"
+check 200 application/json '.imported.records > 0' 'true'
+rc0=$(jq -r '.records[0].collection' "$PAT_DIR/export.json")
+ri0=$(jq -r '.records[0].id' "$PAT_DIR/export.json")
+call GET "/api/v1/collections/$rc0/records/$ri0"
+check 200 application/json '.record.data' '{"t":"k [REDACTED:aws_access_key]"}' \
+    '.record.checksum' "\"$(csum '{"t":"k [REDACTED:aws_access_key]"}')\""
 
 # ---- off
 stack_stop

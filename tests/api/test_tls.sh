@@ -169,12 +169,13 @@ if [ ${#pids[@]} -eq 0 ]; then
 else
 	kill -STOP "${pids[@]}"
 	# a stopped master still holds the socket: remove it so nginx fails at once
-	mv "$STACK_DIR/data/run/tandemd.sock" "$STACK_DIR/data/run/tandemd.sock.away"
+	sockets_away
 	call GET /api/v1/health
 	st=$STATUS ctype=$CT
 	headers_ok "nginx 502" "$BASE/api/v1/health"
-	mv "$STACK_DIR/data/run/tandemd.sock.away" "$STACK_DIR/data/run/tandemd.sock"
+	sockets_back
 	kill -CONT "${pids[@]}"
+	stack_wait_back
 	case_ "nginx 502 while tandemd is down is a problem document"
 	[ "$st" = 502 ] && [ "$ctype" = application/problem+json ] && ok "$CASE" || fail "$CASE" "got $st $ctype"
 fi

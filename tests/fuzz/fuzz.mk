@@ -13,13 +13,15 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
 FUZZ_WARN = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wwrite-strings -Wshadow -Wvla -Wformat-security
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) \
-	  -Ilib -Ihandlers -I$(FUZZ_BUILD)
-FUZZ_LIBS = -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lutf8proc -lcrypto \
+	  -Ilib -Ihandlers -I$(FUZZ_BUILD) -I/usr/include/postgresql
+FUZZ_LIBS = -lfcgi -ljansson -ljwt -largon2 -lsqlite3 -lpq -lutf8proc -lcrypto \
 	  -lpthread -lm
 
-FUZZ_SRC = $(filter-out handlers/main.c,$(sort $(wildcard lib/*.c handlers/*.c)))
-FUZZ_OBJ = $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/migrations.o
-FUZZ_HDR = $(wildcard lib/*.h) handlers/handlers.h
+FUZZ_SRC = $(filter-out handlers/main.c,$(sort $(wildcard lib/*.c lib/sqlite/*.c \
+	  lib/pg/*.c handlers/*.c)))
+FUZZ_OBJ = $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) \
+	  $(FUZZ_BUILD)/obj/migrations_sqlite.o $(FUZZ_BUILD)/obj/migrations_pg.o
+FUZZ_HDR = $(wildcard lib/*.h lib/*/*.h) handlers/handlers.h
 FUZZ_TARGETS = json_body jwt merge router handlers email
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -30,11 +32,17 @@ WRAP_handlers = -Wl,--wrap=auth_password_hash \
 .PHONY: all
 all: $(FUZZ_BINS)
 
-$(FUZZ_BUILD)/migrations.c: $(sort $(wildcard migrations/*.sql)) migrations/embed.awk
+$(FUZZ_BUILD)/migrations_sqlite.c: $(sort $(wildcard migrations/sqlite/*.sql)) migrations/embed.awk
 	@mkdir -p $(@D)
-	awk -f migrations/embed.awk $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+	awk -v engine=sqlite -f migrations/embed.awk \
+	    $(sort $(wildcard migrations/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
 
-$(FUZZ_BUILD)/obj/migrations.o: $(FUZZ_BUILD)/migrations.c lib/db.h
+$(FUZZ_BUILD)/migrations_pg.c: $(sort $(wildcard migrations/postgres/*.sql)) migrations/embed.awk
+	@mkdir -p $(@D)
+	awk -v engine=pg -f migrations/embed.awk \
+	    $(sort $(wildcard migrations/postgres/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(FUZZ_BUILD)/obj/migrations_%.o: $(FUZZ_BUILD)/migrations_%.c lib/db.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

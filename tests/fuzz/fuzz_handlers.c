@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "config.h"
 #include "db.h"
 #include "doorbell.h"
@@ -209,7 +211,7 @@ run(const struct route *r, const char *path, const char *body, size_t blen,
 		free(d);
 	}
 	check_answer(r, rc, &resp, body, blen);
-	FUZZ_CHECK(req.db == NULL || !req.db->in_tx,
+	FUZZ_CHECK(req.db == NULL || !req.db->tx.active,
 	    "%s left a transaction open", r->pattern);
 	FUZZ_CHECK(rc < 400 || r->handler == handle_auth_refresh ||
 	    data_version() == dv, "%s answered %d but wrote; body: %.*s",
@@ -218,6 +220,7 @@ run(const struct route *r, const char *path, const char *body, size_t blen,
 		*out = json_incref(resp.body);
 out:
 	resp_free(&resp);
+	req_db_release(&req);
 	req_free(&req);
 	return rc;
 }
@@ -272,6 +275,7 @@ login(struct ident *id, const char *email, const char *device)
 	id->user_pub = req.user_pub;
 	id->device_id = req.device_id;
 	req.user_pub = req.device_id = NULL;
+	req_db_release(&req);
 	req_free(&req);
 	resp_free(&resp);
 	json_decref(ans);
@@ -308,8 +312,10 @@ setup(void)
 		unlink(buf_str(&f));
 		buf_release(&f);
 	}
-	FUZZ_CHECK(db_migrate(db_path) == 0, "migrate %s", db_path);
-	FUZZ_CHECK(db_pool_open(db_path, 2) == 0, "pool %s", db_path);
+	free(cfg.db_path);
+	cfg.db_path = strdup(db_path);
+	FUZZ_CHECK(db_migrate() == 0, "migrate %s", db_path);
+	FUZZ_CHECK(db_pool_open(2) == 0, "pool %s", db_path);
 	FUZZ_CHECK(sqlite3_open_v2(db_path, &watch, SQLITE_OPEN_READONLY, NULL) ==
 	    SQLITE_OK, "open %s", db_path);
 	user(&alice, "alice@example.com", "dev-a");
