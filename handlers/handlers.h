@@ -118,9 +118,15 @@ int	 handle_messages_list(struct req *, struct resp *);
 /* handlers/sync.c */
 json_t	*record_json(const struct record_row *);
 int	 record_text(struct buf *, const struct record_row *);
-int	 sync_data_check(struct resp *, json_t *data, char **canon);
-int	 sync_record_check(struct resp *, json_t *data, struct buf *path,
-	    char **canon, char sum[JCS_SHA256_LEN]);
+/*
+ * The checks of one record's data shared by push, resolve and import
+ * (size, secret guard, redaction; sync.c says who frees what): where is
+ * the record's place in the body ("records[3]"), NULL at its top.
+ */
+int	 sync_record_check(struct resp *, json_t *data, const char *where,
+	    char **canon, char sum[JCS_SHA256_LEN], json_t **redacted);
+int	 secret_guard_record(struct resp *, json_t *data, const char *where,
+	    json_t **redacted);
 const char *sync_null_sum(void);
 
 /* handlers/transfer.c */

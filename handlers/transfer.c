@@ -9,10 +9,10 @@
  *
  * An import's whole document is checked before the store is touched: its shape
  * (a document that is not an export writes nothing), every record's size
- * and secrets (the same checks as a push: sync_record_check), every
- * message's size and hash.  The canonical texts and checksums are made
- * then too, outside the write, so the transaction only looks up and
- * writes.  Its body may be TANDEM_MAX_IMPORT_BYTES (the dispatcher reads
+ * and secrets (the same checks as a push, redaction included:
+ * sync_record_check), every message's size and hash.  The canonical
+ * texts and checksums are made then too, outside the write, so the
+ * transaction only looks up and writes.  Its body may be TANDEM_MAX_IMPORT_BYTES (the dispatcher reads
  * it only after the token check: ROUTE_BIG_BODY), and parsing it costs
  * several times its size, so each worker runs one import at a time.
  */
@@ -399,8 +399,9 @@ record_parse(struct resp *resp, struct import *im, json_t *v, size_t i,
 		return problem_field(resp, 400, "VALIDATION_FAILED",
 		    at(path, "records[%zu].data", i), "a record's data is an "
 		    "object (null when deleted)");
-	at(path, "records[%zu].data", i);
-	return sync_record_check(resp, data, path, &r->canon, r->sum);
+	at(path, "records[%zu]", i);
+	return sync_record_check(resp, data, buf_str(path), &r->canon, r->sum,
+	    NULL);
 }
 
 static int
