@@ -104,10 +104,11 @@ ta=$(ms_now)
 # the code as a person types it: lower case, no dash, O for 0, I for 1
 typed=$(tr 'A-Z01' 'a-zOI' <<<"${T_CODE/-/}")
 approve A "$typed"
+tb=$(ms_now)
 check 200 application/json '.link | [.id, .status, .device.id, .device.platform, .device.name, (keys | length), (.device | keys | length)]' "[\"$T_ID\",\"approved\",\"term-1\",\"cli\",\"Terminal term-1\",3,3]"
 token_done tw
 lat=$((TEND - ta))
-echo "  link wake: the token call answered ${lat} ms after the approval was sent ($TANDEM_TEST_ENGINE)"
+echo "  link wake: the token call answered ${lat} ms after the approval was sent, $((TEND - tb)) ms after its answer came ($TANDEM_TEST_ENGINE)"
 case_ "the waiting call got login's answer for the new device"
 [ "$TSTATUS" = 200 ] && [ "$(tjq '[.token_type, .device.id, .user.email, (.access_token|length > 20), (.refresh_token|length > 20)]')" = '["Bearer","term-1","link-alice@example.com",true,true]' ] &&
     ok "$CASE" || fail "$CASE" "status $TSTATUS: ${TBODY:0:300}"
@@ -396,10 +397,11 @@ if engine_is pg; then
 		sleep 0.2
 		ta=$(ms_now)
 		approve OTHER "$H_CODE"
+		tb=$(ms_now)
 		check 200 application/json .link.status '"approved"'
 		token_done th
 		lat=$((TEND - ta))
-		echo "  link wake across hosts: the token call answered ${lat} ms after the approval was sent"
+		echo "  link wake across hosts: the token call answered ${lat} ms after the approval was sent, $((TEND - tb)) ms after its answer came"
 		case_ "the waiting call on one host woken by the approval on the other (${lat} ms)"
 		[ "$TSTATUS" = 200 ] && [ "$(tjq .device.id)" = '"term-h"' ] && [ "$lat" -le 250 ] &&
 		    ok "$CASE" || fail "$CASE" "status $TSTATUS after ${lat} ms: ${TBODY:0:200}"
