@@ -52,7 +52,7 @@
 /* Retry-After of a token call refused: its link has too many waiting. */
 #define LINK_WAIT_RETRY_S	2
 
-/* The outcome of a link operation, mapped to an answer by outcomes[]. */
+/* The outcome of a link operation, mapped to an answer by link_outcomes[]. */
 enum link_outcome {
 	LINK_OUT_OK,		/* the operation's own answer */
 	LINK_OUT_PENDING,	/* a token call: still pending */
@@ -64,40 +64,41 @@ enum link_outcome {
 	LINK_OUT__MAX
 };
 
-static const struct {
-	int		 status;
-	const char	*code;
-	const char	*detail;
-} outcomes[LINK_OUT__MAX] = {
-	[LINK_OUT_OK] = { 200, NULL, NULL },
-	[LINK_OUT_PENDING] = { 202, NULL, NULL },
+/* The answer of every outcome but the operations' own (200, 202). */
+static const struct outcome link_outcomes[LINK_OUT__MAX] = {
 	[LINK_OUT_NOT_FOUND] = { 404, "LINK_NOT_FOUND", "no such link, or "
-	    "a wrong secret; a code must be a pending link's 8 symbols" },
-	[LINK_OUT_DENIED] = { 403, "LINK_DENIED", "the link was denied" },
+	    "a wrong secret; a code must be a pending link's 8 symbols",
+	    NULL, NULL, NULL },
+	[LINK_OUT_DENIED] = { 403, "LINK_DENIED", "the link was denied",
+	    NULL, NULL, NULL },
 	[LINK_OUT_EXPIRED] = { 410, "LINK_EXPIRED", "the link expired, or "
-	    "its tokens were handed out already: ask for a new link" },
-	[LINK_OUT_DEVICE_LIMIT] = { 403, "DEVICE_LIMIT_EXCEEDED", NULL },
+	    "its tokens were handed out already: ask for a new link", NULL,
+	    NULL, NULL },
+	/* login's answer, with max_devices (device_limit_answer) */
+	[LINK_OUT_DEVICE_LIMIT] = { 403, "DEVICE_LIMIT_EXCEEDED", NULL, NULL,
+	    NULL, NULL },
+	/* with the wait left: Retry-After and retry_after_s */
 	[LINK_OUT_LIMITED] = { 429, "RATE_LIMITED", "too many wrong codes; "
-	    "wait until the window passes" },
+	    "wait until the window passes", NULL, NULL, NULL },
 };
 
 /* An error outcome's problem document; retry_ms for LINK_OUT_LIMITED. */
 static int
 outcome_problem(struct resp *resp, enum link_outcome o, int64_t retry_ms)
 {
+	const struct outcome *r = &link_outcomes[o];
 	int64_t	 s;
 
 	if (o == LINK_OUT_DEVICE_LIMIT)
 		return device_limit_answer(resp);
-	problem(resp, outcomes[o].status, outcomes[o].code, "%s",
-	    outcomes[o].detail);
-	if (o == LINK_OUT_LIMITED) {
-		s = (retry_ms + 999) / 1000;
-		if (s < 1)
-			s = 1;
-		resp_header(resp, "Retry-After", "%lld", (long long)s);
-		problem_set(resp, "retry_after_s", json_integer(s));
-	}
+	if (o != LINK_OUT_LIMITED)
+		return problem_outcome(resp, r, NULL);
+	s = (retry_ms + 999) / 1000;
+	if (s < 1)
+		s = 1;
+	problem(resp, r->status, r->code, "%s", r->detail);
+	resp_header(resp, "Retry-After", "%lld", (long long)s);
+	problem_set(resp, "retry_after_s", json_integer(s));
 	return resp->status;
 }
 
