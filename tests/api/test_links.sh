@@ -174,6 +174,53 @@ check 404 application/problem+json .code '"LINK_NOT_FOUND"'
 case_ "no device was made for the denied link"
 [ "$(db_sql "SELECT count(*) FROM devices WHERE id = 'term-deny'")" = 0 ] && ok "$CASE" || fail "$CASE" "a device"
 
+# --- waits: a client that leaves, the cap per link ---------------------------------
+waiting_is() {
+	local i n
+	for i in $(seq 1 100); do
+		n=$(curl -sk "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}')
+		[ "$n" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+start_link G term-gone
+case_ "a waiting token call whose client goes away frees its wait at once"
+waiting_is 0 || fail "$CASE" "polls left waiting before"
+curl -sk -o /dev/null --max-time 70 -H 'Content-Type: application/json' \
+    --data-binary "{\"secret\":\"$G_SECRET\",\"timeout\":30}" \
+    "$BASE/api/v1/auth/link/$G_ID/token" &
+gone_pid=$!
+waiting_at_least 1 || fail "$CASE" "the token call never waited"
+kill "$gone_pid" 2>/dev/null
+wait "$gone_pid" 2>/dev/null
+waiting_is 0 && ok "$CASE" || fail "$CASE" "still waiting"
+case_ "the link is still pending for its own secret after that"
+token G 0
+check 202 application/json .link.status '"pending"'
+case_ "a link holds at most TANDEM_MAX_WAITS_PER_DEVICE (8) waiting token calls: the 9th is 429"
+for i in 1 2 3 4 5 6 7 8; do token_bg "tc$i" G 30; done
+waiting_at_least 8 || fail "$CASE" "not 8 waiting"
+token G 5
+check 429 application/problem+json .code '"RATE_LIMITED"'
+[ -n "$(header Retry-After)" ] && ok "Retry-After $(header Retry-After)" || fail "Retry-After" "none"
+case_ "an approval wakes all 8, one gets the tokens, the other 7 410 LINK_EXPIRED"
+approve A "$G_CODE"
+n200=0 n410=0
+for i in 1 2 3 4 5 6 7 8; do
+	token_done "tc$i"
+	case $TSTATUS in 200) n200=$((n200 + 1));; 410) n410=$((n410 + 1));; esac
+done
+[ "$n200" = 1 ] && [ "$n410" = 7 ] && ok "$CASE" || fail "$CASE" "$n200 got 200, $n410 got 410"
+case_ "the tokens were issued once: one device term-gone, one device.registered"
+TOKEN=$A
+call GET "/api/v1/events?after=0&limit=1000"
+check 200 application/json '[.events[] | select(.type == "device.registered" and .data.device_id == "term-gone")] | length' 1
+# room again for the device-limit cases below
+login G2 link-alice@example.com "$PW" term-gone
+TOKEN=$G2
+call POST /api/v1/auth/logout
+
 # --- secrets and ids ---------------------------------------------------------------
 start_link S term-s
 case_ "a wrong secret is 404 LINK_NOT_FOUND"
