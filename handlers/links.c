@@ -17,7 +17,7 @@
  * thread: one read, and for an approved link the hand-out's write
  * transaction (rare: once per link).  Each wait counts as a waiting
  * poll (longpoll_waiting), and a link holds at most
- * TANDEM_MAX_WAITS_PER_DEVICE of them at once.
+ * TANDEM_MAX_WAITS_PER_DEVICE of them at once (on each host: lib/waits).
  *
  * The wrong-code limit counts in the database (link_misses), so it holds
  * across worker processes and hosts: each check and its count run in the
@@ -615,7 +615,7 @@ wait_park(struct req *req, struct resp *resp, const struct look *k,
 	return 0;
 }
 
-/* A link holds at most TANDEM_MAX_WAITS_PER_DEVICE waiting calls. */
+/* A link holds at most TANDEM_MAX_WAITS_PER_DEVICE waiting calls (on this host). */
 static int
 wait_refused(struct resp *resp, int64_t key, const char *id)
 {
