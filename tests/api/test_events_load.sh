@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Long polls under load and at the edges of their life:
 #  - 200 polls (20 users x 10 devices) wait while pushes run; every poll
 #    receives every event of its user exactly once and in order (half of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Parked waits: a long poll that waits holds no thread.
 #  - 2,000 polls (40 users x 10 devices x 5) wait on 2 workers of 8
 #    threads each while pushes run: every chain of polls gets every event
