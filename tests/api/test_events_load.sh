@@ -10,24 +10,6 @@
 #    succeeds quickly.
 . "$(dirname "$0")/lib.sh"
 
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-
-# Polls tandemd counts as waiting now (from /metrics on loopback).
-waiting_now() {
-	curl -sk --max-time 5 "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
-}
-
-# Wait (up to 5 s) until the waiting count satisfies: [ count OP N ].
-waiting_until() {
-	local op=$1 n=$2 i c
-	for i in $(seq 1 100); do
-		c=$(waiting_now)
-		[ -n "$c" ] && [ "$c" "$op" "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # No sanitizer report and no 5xx in this stack's log so far.
 log_clean() {
 	case_ "no sanitizer report or server error in the log ($1)"
