@@ -7,6 +7,7 @@
 # Then: Crockford's reading of a code, the wrong-code limit, the device
 # limit at approval and at the hand-out, expiry, and bad input of every
 # kind (4xx problem documents, nothing written).
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 . "$(dirname "$0")/lib.sh"
 stack_start TANDEM_RATE_PER_S=0 TANDEM_MAX_DEVICES=3 TANDEM_WORKERS=2
 
@@ -16,7 +17,6 @@ register link-bob@example.com "$PW"
 login A link-alice@example.com "$PW" alice-phone
 login B link-bob@example.com "$PW" bob-phone
 
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 # The token routes take no token, and nginx balances calls without an
 # Authorization header round-robin over the hosts (the upstream hashes
 # an empty key so): the token calls here send one that tandemd ignores
@@ -59,16 +59,21 @@ token_done() {
 	TBODY=$(cat "$STACK_DIR/$1.body")
 }
 tjq() { printf '%s' "$TBODY" | jq -c "$1" 2>&1; }
-# Wait until the host of the token calls counts N waiting.
-waiting_at_least() {
-	local i n
+# The waiting count of the token calls' host (lib.sh's waiting_now, pinned).
+pinned_waiting() {
+	curl -sk --max-time 5 -H "$PIN" "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
+}
+# Wait until it satisfies [ count OP N ].
+pinned_until() { # OP N
+	local i c
 	for i in $(seq 1 100); do
-		n=$(curl -sk -H "$PIN" "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}')
-		[ -n "$n" ] && [ "$n" -ge "$1" ] && return 0
+		c=$(pinned_waiting)
+		[ -n "$c" ] && [ "$c" "$1" "$2" ] && return 0
 		sleep 0.05
 	done
 	return 1
 }
+waiting_at_least() { pinned_until -ge "$1"; }
 approve() { # TOKEN-var CODE
 	TOKEN=${!1}
 	call POST /api/v1/links/approve "{\"code\":\"$2\"}"
@@ -181,15 +186,7 @@ case_ "no device was made for the denied link"
 [ "$(db_sql "SELECT count(*) FROM devices WHERE id = 'term-deny'")" = 0 ] && ok "$CASE" || fail "$CASE" "a device"
 
 # --- waits: a client that leaves, the cap per link ---------------------------------
-waiting_is() {
-	local i n
-	for i in $(seq 1 100); do
-		n=$(curl -sk -H "$PIN" "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}')
-		[ "$n" = "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+waiting_is() { pinned_until = "$1"; }
 start_link G term-gone
 case_ "a waiting token call whose client goes away frees its wait at once"
 waiting_is 0 || fail "$CASE" "polls left waiting before"
