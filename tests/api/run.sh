@@ -42,16 +42,24 @@ run_one() {
 	flock "$out/lock" cat "$out/$n.log"
 }
 solo=()
+pids=()
+running() {
+	local p
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && echo "$p"; done
+}
 t_run=$(date +%s)
 for f in "${files[@]}"; do
 	if head -n 20 "$f" | grep -q '^# test: solo'; then
 		solo+=("$f")
 		continue
 	fi
-	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+	# count and wait for the files' jobs only: on PostgreSQL the run's
+	# own cluster is a child of this shell too, and lives to the end
+	while [ "$(running | wc -w)" -ge "$jobs_max" ]; do wait -n $(running); done
 	run_one "$f" &
+	pids+=("$!")
 done
-wait
+[ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
 for f in "${solo[@]}"; do run_one "$f"; done
 passed=$(cat "$out"/*.res 2>/dev/null | awk '{p += $1} END {print p + 0}')
 failed=$(cat "$out"/*.res 2>/dev/null | awk '{f += $2} END {print f + 0}')
