@@ -97,6 +97,11 @@ static const struct conf_var vars[] = {
 	  "requests per second per device; 0 turns the limit off" },
 	{ "TANDEM_RATE_BURST", I(rate_burst), "100", 1, 1000000,
 	  "burst per device" },
+	{ "TANDEM_SERVICE_RATE_PER_S", I(service_rate_per_s), "500", 0,
+	  1000000, "requests per second per service key; 0 turns the limit "
+	  "off" },
+	{ "TANDEM_SERVICE_RATE_BURST", I(service_rate_burst), "1000", 1,
+	  1000000, "burst per service key" },
 	{ "TANDEM_SECRET_GUARD", I(secret_guard), "1", 0, 1,
 	  "refuse records holding private key blocks" },
 	{ "TANDEM_ACCESS_TTL_S", I(access_ttl_s), "3600", 1, 86400,
