@@ -214,15 +214,19 @@ handle_conflicts_get(struct req *req, struct resp *resp)
 /*
  * The body of a resolve: resolution, and data (an object) with "merged"
  * only; data is checked like a pushed record's (size, secret guard).
- * *canon gets its canonical text.  Returns 0, or -1 with resp filled.
+ * *canon gets its canonical text as it is to be stored, *redacted the
+ * paths the guard redacted (or NULL).  Returns 0, or -1 with resp
+ * filled.
  */
 static int
 resolve_parse(struct req *req, struct resp *resp, int *resolution,
-    char **canon)
+    char **canon, json_t **redacted)
 {
 	json_t	*data;
+	char	 sum[JCS_SHA256_LEN];
 
 	*canon = NULL;
+	*redacted = NULL;
 	if (body_object(req, resp) == -1 ||
 	    field_enum(resp, req->json, "resolution", "resolution",
 	    F_REQUIRED, resolution_names, 0, resolution) == -1)
@@ -243,12 +247,7 @@ resolve_parse(struct req *req, struct resp *resp, int *resolution,
 		    "data must be a JSON object");
 		return -1;
 	}
-	if (sync_data_check(resp, data, canon) == -1) {
-		free(*canon);
-		*canon = NULL;
-		return -1;
-	}
-	return 0;
+	return sync_record_check(resp, data, NULL, canon, sum, redacted);
 }
 
 struct resolve_op {
@@ -259,6 +258,7 @@ struct resolve_op {
 	const char	*merged;
 	enum resolve_outcome out;
 	json_t		*answer;	/* {conflict, record}, or the stale server */
+	json_t		*redacted;	/* paths the guard redacted, or NULL */
 };
 
 /*
@@ -362,16 +362,17 @@ out:
 
 /*
  * POST /conflicts/{id}/resolve {resolution: server|client|merged, data?}
- *	200 {conflict, record} (the chosen side written as a new version:
- *	    "server" rewrites the server's data, "client" writes the
- *	    client's data or tombstone, "merged" writes data)
+ *	200 {conflict, record, redacted?} (the chosen side written as a new
+ *	    version: "server" rewrites the server's data, "client" writes
+ *	    the client's data or tombstone, "merged" writes data, with
+ *	    TANDEM_SECRET_GUARD=redact redacted: redacted lists the paths)
  *	400 VALIDATION_FAILED (body, resolution, data: required object with
  *	    "merged", not allowed otherwise)
  *	404 NOT_FOUND (no such conflict, or another user's)
  *	409 ALREADY_RESOLVED; then CONFLICT_STALE {server} when the record
  *	    moved on since the conflict was stored
  *	413 PAYLOAD_TOO_LARGE (data)
- *	422 SECRET_REJECTED (data.<path>)
+ *	422 SECRET_REJECTED {kind} (data.<path>)
  *	503 SERVICE_UNAVAILABLE
  */
 int
@@ -382,7 +383,8 @@ handle_conflicts_resolve(struct req *req, struct resp *resp)
 	int		 rc;
 
 	memset(&r, 0, sizeof(r));
-	if (resolve_parse(req, resp, &r.resolution, &merged) == -1)
+	if (resolve_parse(req, resp, &r.resolution, &merged,
+	    &r.redacted) == -1)
 		goto out;
 	r.user_id = req->user_id;
 	r.device_id = req->device_id;
@@ -393,6 +395,8 @@ handle_conflicts_resolve(struct req *req, struct resp *resp)
 		goto out;
 	}
 	if (r.out == RESOLVE_OK) {
+		if (r.redacted != NULL)
+			json_object_set(r.answer, "redacted", r.redacted);
 		resp_json(resp, 200, r.answer);
 		r.answer = NULL;
 		goto out;
@@ -405,6 +409,7 @@ handle_conflicts_resolve(struct req *req, struct resp *resp)
 	}
 out:
 	json_decref(r.answer);
+	json_decref(r.redacted);
 	free(merged);
 	return resp->status;
 }

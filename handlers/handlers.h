@@ -19,6 +19,7 @@
 
 #include "http.h"
 #include "jcs.h"
+#include "request.h"
 #include "service_rules.h"
 #include "store.h"
 
@@ -60,11 +61,14 @@ struct held {
 	int64_t		 start_us;
 };
 
-/* routes.c: the dispatcher and what every handler shares */
+/* routes.c: the route table and the dispatcher; reply.c: what every
+ * handler answers with */
 int	 dispatch(FCGX_Request *);
 int	 dispatch_hold(struct req *, struct resp *, struct held *);
 void	 dispatch_answer(struct held *, struct resp *);
 int	 dispatch_send(struct req *, struct resp *);
+void	 reply_send(FCGX_Request *, struct req *, struct resp *);
+void	 reply_account(struct req *, struct resp *);
 void	 dispatch_done(struct held *, int status);
 int	 route_match(const char *pattern, const char *path, struct req *);
 struct db *req_db(struct req *);
@@ -123,12 +127,18 @@ int	 handle_messages_list(struct req *, struct resp *);
 /* handlers/sync.c */
 json_t	*record_json(const struct record_row *);
 int	 record_text(struct buf *, const struct record_row *);
-int	 sync_data_check(struct resp *, json_t *data, char **canon);
-int	 sync_record_check(struct resp *, json_t *data, struct buf *path,
-	    char **canon, char sum[JCS_SHA256_LEN]);
+/*
+ * The checks of one record's data shared by push, resolve and import
+ * (size, secret guard, redaction; sync.c says who frees what): where is
+ * the record's place in the body ("records[3]"), NULL at its top.
+ */
+int	 sync_record_check(struct resp *, json_t *data, const char *where,
+	    char **canon, char sum[JCS_SHA256_LEN], json_t **redacted);
+int	 secret_guard_record(struct resp *, json_t *data, const char *where,
+	    json_t **redacted);
 const char *sync_null_sum(void);
 
-/* handlers/import.c */
+/* handlers/transfer.c */
 int	 handle_import(struct req *, struct resp *);
 int	 sync_sweep(struct db *, int64_t now);
 int	 handle_sync_push(struct req *, struct resp *);

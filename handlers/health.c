@@ -4,6 +4,7 @@
 #include "store.h"
 #include "handlers.h"
 #include "problem.h"
+#include "secret.h"
 #include "version.h"
 
 /*
@@ -70,6 +71,8 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.max_import_bytes));
 		json_object_set_new(o, "history_keep",
 		    json_integer(cfg.history_keep));
+		json_object_set_new(o, "secret_guard", json_string(
+		    secret_guard_names[cfg.secret_guard]));
 	}
 	return resp_json(resp, 200, o);
 }

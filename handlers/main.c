@@ -27,7 +27,7 @@ main(int argc, char *argv[])
 {
 	static const struct server_hooks hooks = { dispatch, sweeper_run,
 	    events_worker_start };
-	char		 err[256];
+	char		 err[1024];
 	const char	*cmd = argc > 1 ? argv[1] : "serve";
 	int		 rc;
 

@@ -5,6 +5,7 @@
  * SQL the store's; this file validates, runs each push as one operation
  * in one transaction and shapes the answers.
  */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "merge.h"
 #include "problem.h"
+#include "secret.h"
 #include "sync_rules.h"
 
 #define PULL_DEF	500
@@ -53,6 +55,7 @@ struct change {
 	const char	*checksum;	/* as sent, or NULL */
 	char		*canon;		/* jcs_dump(data); NULL for a delete */
 	char		 sum[JCS_SHA256_LEN];	/* of data, or of null */
+	json_t		*redacted;	/* paths the guard redacted, or NULL */
 	struct premerge	 pre;
 };
 
@@ -286,106 +289,200 @@ change_parse(struct resp *resp, json_t *v, size_t i, struct change *c,
 }
 
 /*
- * The checks of record data that need its canonical form: the size
- * (413), the client's checksum (422 CHECKSUM_MISMATCH) and the secret
- * guard (422 SECRET_REJECTED), with path naming where the data is
- * ("changes[0].data", "data").  *canon and sum get its canonical text
- * and checksum.  Returns 0, or -1 with resp filled.
+ * The secret guard over one record's data, as TANDEM_SECRET_GUARD says:
+ * push, resolve and import all come here.  where is the record's place
+ * in the request ("changes[0]", "records[3]"), or NULL when its data is
+ * at the top ("data").  Off: nothing.  Refuse: a secret in any string of
+ * data (member names included) is 422 SECRET_REJECTED with field its
+ * path ("changes[0].data.ssh.key") and kind what was found.  Redact:
+ * every match is replaced by "[REDACTED:kind]" in data itself, and
+ * *redacted gets the paths of the strings changed, inside the record
+ * ("data.ssh.key"); the caller serialises data afterwards (its checksum
+ * and size are of what is stored).  Returns 0 (*redacted NULL when
+ * nothing was redacted; else the caller owns it), or -1 with resp
+ * filled (422, or 503 when out of memory).
+ */
+int
+secret_guard_record(struct resp *resp, json_t *data, const char *where,
+    json_t **redacted)
+{
+	struct buf	 path, field;
+	json_t		*paths = NULL;
+	size_t		 kind = 0;
+	int		 rc = -1, found;
+
+	*redacted = NULL;
+	if (cfg.secret_guard == SECRET_GUARD_OFF)
+		return 0;
+	assert(cfg.secrets != NULL);
+	buf_init(&path, 0);
+	buf_init(&field, 0);
+	if (buf_adds(&path, "data") == -1)
+		goto oom;
+	if (cfg.secret_guard == SECRET_GUARD_REFUSE)
+		found = secret_scan(cfg.secrets, data, &path, &kind);
+	else if ((paths = json_array()) == NULL)
+		goto oom;
+	else
+		found = secret_redact(cfg.secrets, data, &path, paths, &kind);
+	if (found == -1)
+		goto oom;
+	if (found == 1) {
+		if ((where != NULL && buf_addf(&field, "%s.", where) == -1) ||
+		    buf_adds(&field, buf_str(&path)) == -1)
+			goto oom;
+		if (paths == NULL)
+			problem_field(resp, 422, "SECRET_REJECTED",
+			    buf_str(&field), "%s holds a secret (%s); private "
+			    "keys and live credentials are never synced",
+			    buf_str(&field), secret_set_kind(cfg.secrets, kind));
+		else
+			problem_field(resp, 422, "SECRET_REJECTED",
+			    buf_str(&field), "the member name %s holds a secret "
+			    "(%s) and cannot be redacted: two members would get "
+			    "one name", buf_str(&field),
+			    secret_set_kind(cfg.secrets, kind));
+		problem_set(resp, "kind",
+		    json_string(secret_set_kind(cfg.secrets, kind)));
+		goto out;
+	}
+	if (paths != NULL && json_array_size(paths) > 0) {
+		*redacted = paths;
+		paths = NULL;
+	}
+	rc = 0;
+	goto out;
+oom:
+	problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory; retry");
+out:
+	json_decref(paths);
+	buf_release(&path);
+	buf_release(&field);
+	return rc;
+}
+
+/*
+ * The canonical text of the data of the record at where ("changes[0]",
+ * or NULL at the top of the body) into *canon (the old text freed):
+ * 413 naming "changes[0].data" (or "data") past the record limit.
  */
 static int
-data_check(struct resp *resp, json_t *data, const char *checksum,
-    struct buf *path, char **canon, char sum[JCS_SHA256_LEN])
+data_canon(struct resp *resp, json_t *data, const char *where, char **canon,
+    size_t *len)
 {
-	size_t	 len, at = path->len;
-	int	 rc;
+	struct buf	 field;
 
+	free(*canon);
 	if ((*canon = jcs_dump(data)) == NULL) {
 		problem(resp, 503, "SERVICE_UNAVAILABLE", "out of memory; retry");
 		return -1;
 	}
-	len = strlen(*canon);
-	if ((int64_t)len > cfg.max_record_bytes) {
-		problem_field(resp, 413, "PAYLOAD_TOO_LARGE", buf_str(path),
-		    "the record is %zu bytes; the limit is %lld", len,
-		    (long long)cfg.max_record_bytes);
+	*len = strlen(*canon);
+	if ((int64_t)*len <= cfg.max_record_bytes)
+		return 0;
+	buf_init(&field, 0);
+	buf_addf(&field, "%s%sdata", where != NULL ? where : "",
+	    where != NULL ? "." : "");
+	problem_field(resp, 413, "PAYLOAD_TOO_LARGE", buf_str(&field),
+	    "the record is %zu bytes; the limit is %lld", *len,
+	    (long long)cfg.max_record_bytes);
+	buf_release(&field);
+	return -1;
+}
+
+/*
+ * The checks of a record's data that need its canonical form, in this
+ * order: the size (413), the client's checksum against the data as sent
+ * (-2: the caller answers CHECKSUM_MISMATCH naming its field), the secret
+ * guard (422 SECRET_REJECTED; or the data redacted in place, *redacted
+ * getting the paths, and the size checked again).  where is the record's
+ * place in the request ("changes[0]"), or NULL when its data is at the
+ * top ("data").  *canon and sum get the canonical text and checksum of
+ * what is to be stored.  Returns 0, or -1 with resp filled (free *canon
+ * either way).
+ */
+static int
+data_check(struct resp *resp, json_t *data, const char *checksum,
+    const char *where, char **canon, char sum[JCS_SHA256_LEN],
+    json_t **redacted)
+{
+	size_t	 len;
+
+	*redacted = NULL;
+	if (data_canon(resp, data, where, canon, &len) == -1)
+		return -1;
+	if (sync_checksum(*canon, len, sum) == -1)
+		goto hash;
+	if (checksum != NULL && strcmp(checksum, sum) != 0)
+		return -2;
+	if (secret_guard_record(resp, data, where, redacted) == -1)
+		return -1;
+	if (*redacted == NULL)
+		return 0;
+	if (data_canon(resp, data, where, canon, &len) == -1) {
+		json_decref(*redacted);
+		*redacted = NULL;
 		return -1;
 	}
-	if (sync_checksum(*canon, len, sum) == -1) {
-		problem(resp, 503, "SERVICE_UNAVAILABLE", "cannot hash; retry");
+	if (sync_checksum(*canon, len, sum) == 0)
+		return 0;
+	json_decref(*redacted);
+	*redacted = NULL;
+hash:
+	problem(resp, 503, "SERVICE_UNAVAILABLE", "cannot hash; retry");
+	return -1;
+}
+
+/*
+ * data_check for the data of a resolution or of an imported record,
+ * which carry no checksum: where is the record's place ("records[3]"),
+ * or NULL when its data is at the top of the body ("data").  *canon gets
+ * the canonical text of what is to be stored (free it) and sum its
+ * checksum; *redacted, when redacted is not NULL, the paths the guard
+ * redacted or NULL (the caller owns them).  Returns 0, or -1 with resp
+ * filled.
+ */
+int
+sync_record_check(struct resp *resp, json_t *data, const char *where,
+    char **canon, char sum[JCS_SHA256_LEN], json_t **redacted)
+{
+	json_t	*paths = NULL;
+
+	*canon = NULL;
+	if (redacted != NULL)
+		*redacted = NULL;
+	if (data_check(resp, data, NULL, where, canon, sum, &paths) != 0) {
+		free(*canon);
+		*canon = NULL;
 		return -1;
 	}
-	if (checksum != NULL && strcmp(checksum, sum) != 0) {
-		buf_reset(path);
-		return -2;	/* the caller names its checksum field */
-	}
-	if (cfg.secret_guard) {
-		if ((rc = sync_secret_find(data, path)) == 1) {
-			problem_field(resp, 422, "SECRET_REJECTED",
-			    buf_str(path), "private keys are never synced");
-			return -1;
-		}
-		path->len = at;
-		path->data[at] = '\0';
-		if (rc == -1) {
-			problem(resp, 503, "SERVICE_UNAVAILABLE",
-			    "out of memory; retry");
-			return -1;
-		}
-	}
+	if (redacted != NULL)
+		*redacted = paths;
+	else
+		json_decref(paths);
 	return 0;
-}
-
-/*
- * data_check for one record's data of an import, path naming it
- * ("records[3].data"): its canonical text into *canon (free it) and its
- * checksum into sum.  Returns 0, or -1 with resp filled.
- */
-int
-sync_record_check(struct resp *resp, json_t *data, struct buf *path,
-    char **canon, char sum[JCS_SHA256_LEN])
-{
-	return data_check(resp, data, NULL, path, canon, sum) == 0 ? 0 : -1;
-}
-
-/*
- * data_check for the data of a resolution ("data"): its canonical text
- * into *canon (free it).  Returns 0, or -1 with resp filled.
- */
-int
-sync_data_check(struct resp *resp, json_t *data, char **canon)
-{
-	struct buf	 path;
-	char		 sum[JCS_SHA256_LEN];
-	int		 rc;
-
-	buf_init(&path, 0);
-	buf_adds(&path, "data");
-	rc = data_check(resp, data, NULL, &path, canon, sum);
-	buf_release(&path);
-	return rc == 0 ? 0 : -1;
 }
 
 /* The checks of change i that need its canonical form (data_check). */
 static int
 change_check(struct resp *resp, size_t i, struct change *c, struct buf *path)
 {
-	if (c->deleted)
+	if (c->deleted) {
 		memcpy(c->sum, sync_null_sum(), JCS_SHA256_LEN);
-	else {
-		change_path(path, i, "data");
-		switch (data_check(resp, c->data, c->checksum, path, &c->canon,
-		    c->sum)) {
+		if (c->checksum == NULL || strcmp(c->checksum, c->sum) == 0)
+			return 0;
+	} else {
+		switch (data_check(resp, c->data, c->checksum,
+		    change_path(path, i, NULL), &c->canon, c->sum,
+		    &c->redacted)) {
 		case 0:
-			break;
+			return 0;
 		case -2:
-			goto mismatch;
+			break;
 		default:
 			return -1;
 		}
 	}
-	if (c->checksum == NULL || strcmp(c->checksum, c->sum) == 0)
-		return 0;
-mismatch:
 	problem_field(resp, 422, "CHECKSUM_MISMATCH",
 	    change_path(path, i, "checksum"),
 	    "the checksum does not match the data (expected %s)", c->sum);
@@ -690,6 +787,8 @@ push_one(struct db *db, struct push *p, struct change *c)
 	}
 	if (cid != 0)
 		json_object_set_new(res, "conflict_id", json_integer(cid));
+	if (c->redacted != NULL)
+		json_object_set(res, "redacted", c->redacted);
 	if (server != NULL)
 		json_object_set_new(res, "server", server);
 	return json_array_append_new(p->results, res) == 0 ? DB_OK : DB_ERROR;
@@ -828,6 +927,7 @@ out:
 	for (i = 0; p.cs != NULL && i < p.n; i++) {
 		free(p.cs[i].canon);
 		free(p.cs[i].pre.canon);
+		json_decref(p.cs[i].redacted);
 	}
 	free(p.cs);
 	json_decref(p.results);
@@ -1239,222 +1339,6 @@ handle_records_history(struct req *req, struct resp *resp)
 	}
 	return resp_json(resp, 200, json_pack("{s:o}", "revisions",
 	    h.revisions));
-}
-
-/*
- * The export, streamed: every part written as it is read, in one
- * snapshot, so that a user's export never holds all their records (or
- * messages) as values at once, only one row at a time.
- */
-struct export_op {
-	struct req	*req;
-	struct db	*db;
-	FCGX_Stream	*out;
-	struct buf	 b;		/* the row being written */
-	int64_t		 now;
-	int		 first;
-	int		 failed;	/* a write to the client failed */
-};
-
-/* Write b (and empty it).  Returns a db_rc: DB_ERROR when the client left. */
-static int
-export_flush(struct export_op *e)
-{
-	if (e->b.len > 0 && FCGX_PutStr(e->b.data, (int)e->b.len, e->out) !=
-	    (int)e->b.len) {
-		e->failed = 1;
-		return DB_ERROR;
-	}
-	buf_reset(&e->b);
-	return DB_OK;
-}
-
-/* Write one array element: its separator and the value (taken). */
-static int
-export_value(struct export_op *e, json_t *v)
-{
-	char	*s;
-	int	 rc;
-
-	if (v == NULL || (s = jcs_dump_answer(v)) == NULL) {
-		json_decref(v);
-		return DB_ERROR;
-	}
-	json_decref(v);
-	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
-	    buf_adds(&e->b, s) == 0 ? export_flush(e) : DB_ERROR;
-	free(s);
-	e->first = 0;
-	return rc;
-}
-
-/* Start member name's array ("devices":[ ...). */
-static int
-export_open(struct export_op *e, const char *name)
-{
-	e->first = 1;
-	if (buf_addf(&e->b, ",\"%s\":[", name) == -1)
-		return DB_ERROR;
-	return export_flush(e);
-}
-
-static int
-export_close(struct export_op *e)
-{
-	return buf_adds(&e->b, "]") == 0 ? export_flush(e) : DB_ERROR;
-}
-
-static int
-export_device(void *arg, const struct device_row *d)
-{
-	return export_value(arg, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, "
-	    "s:o, s:o}", "id", d->id, "platform", d->platform, "name",
-	    d->name, "created_at", (json_int_t)d->created_at,
-	    "last_seen_at", d->last_seen_at ? json_integer(d->last_seen_at) :
-	    json_null(), "revoked_at", d->revoked_at ?
-	    json_integer(d->revoked_at) : json_null(), "last_push_at",
-	    d->last_push_at ? json_integer(d->last_push_at) : json_null(),
-	    "last_pull_at", d->last_pull_at ? json_integer(d->last_pull_at) :
-	    json_null()));
-}
-
-/* A record goes out as pull shape, its stored text as it is. */
-static int
-export_record(void *arg, const struct record_row *r)
-{
-	struct export_op *e = arg;
-
-	if (buf_adds(&e->b, e->first ? "" : ",") == -1 ||
-	    record_text(&e->b, r) == -1)
-		return DB_ERROR;
-	e->first = 0;
-	return export_flush(e);
-}
-
-static int
-export_conflict(void *arg, const struct conflict_row *c)
-{
-	return export_value(arg, conflict_json(c));
-}
-
-static int
-export_message(void *arg, const struct message_row *m)
-{
-	return export_value(arg, message_json(m));
-}
-
-/* A session, then its messages in seq order, one at a time. */
-static int
-export_session(void *arg, const struct session_row *s)
-{
-	struct export_op *e = arg;
-	json_t		*o;
-	char		*text;
-	size_t		 n;
-	int		 rc;
-
-	if ((o = session_json(s, e->now)) == NULL ||
-	    json_object_set_new(o, "kill_reason", s->has_kill_reason ?
-	    json_string(s->kill_reason) : json_null()) == -1 ||
-	    (text = jcs_dump_answer(o)) == NULL) {
-		json_decref(o);
-		return DB_ERROR;
-	}
-	json_decref(o);
-	/* the object without its closing brace, then "messages":[...]} */
-	n = strlen(text);
-	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
-	    buf_add(&e->b, text, n - 1) == 0 &&
-	    buf_adds(&e->b, ",\"messages\":[") == 0 ? export_flush(e) :
-	    DB_ERROR;
-	free(text);
-	if (rc != DB_OK)
-		return rc;
-	e->first = 1;
-	if ((rc = db_messages_list(e->db, e->req->user_id, s->id, 0,
-	    0, export_message, e)) != DB_OK)
-		return rc;
-	e->first = 0;
-	return buf_adds(&e->b, "]}") == 0 ? export_flush(e) : DB_ERROR;
-}
-
-/* The whole document, inside one snapshot. */
-static int
-export_read(struct db *db, void *arg)
-{
-	struct export_op *e = arg;
-	struct user_row	 u;
-	int64_t		 uid = e->req->user_id;
-	int		 rc;
-
-	e->db = db;
-	if ((rc = db_user_get_by_id(db, uid, &u)) != DB_OK)
-		return rc == DB_NOTFOUND ? DB_ERROR : rc;
-	e->first = 1;
-	buf_adds(&e->b, "{\"user\":");
-	rc = export_value(e, user_json(&u));
-	user_row_release(&u);
-	if (rc != DB_OK ||
-	    (rc = export_open(e, "devices")) != DB_OK ||
-	    (rc = db_devices_list(db, uid, 1, export_device, e)) != DB_OK ||
-	    (rc = export_close(e)) != DB_OK ||
-	    (rc = export_open(e, "records")) != DB_OK ||
-	    (rc = db_records_each(db, uid, export_record, e)) != DB_OK ||
-	    (rc = export_close(e)) != DB_OK ||
-	    (rc = export_open(e, "conflicts")) != DB_OK ||
-	    (rc = db_conflicts_list(db, uid, CONFLICTS_ALL, NULL, 0, 0,
-	    export_conflict, e)) != DB_OK ||
-	    (rc = export_close(e)) != DB_OK ||
-	    (rc = export_open(e, "sessions")) != DB_OK ||
-	    (rc = db_sessions_list(db, uid, SESSIONS_ALL, NULL, 0,
-	    export_session, e)) != DB_OK ||
-	    (rc = export_close(e)) != DB_OK)
-		return rc;
-	if (buf_addf(&e->b, ",\"exported_at\":%lld}\n", (long long)now_ms()) ==
-	    -1)
-		return DB_ERROR;
-	return export_flush(e);
-}
-
-/* Write the export after the headers; -1 cuts the answer short. */
-static int
-export_stream(struct req *req, void *arg)
-{
-	struct export_op *e = arg;
-	int		 rc;
-
-	e->req = req;
-	e->out = req->fcgi->out;
-	buf_init(&e->b, 0);
-	e->now = now_ms();
-	rc = db_read(req_db(req), export_read, e);
-	buf_release(&e->b);
-	if (rc != DB_OK && !e->failed)
-		log_json(LOG_ERROR, "export cut short", json_pack("{s:s}",
-		    "error", db_rc_names[rc]));
-	return rc == DB_OK ? 0 : -1;
-}
-
-/*
- * GET /export
- *	200 {user, devices, records, conflicts, sessions, exported_at},
- *	    streamed: records go out as their stored canonical text, one row
- *	    at a time, so the export of any account costs the server the
- *	    memory of a row.  A failure once the answer has started cuts the
- *	    connection (the client sees a transfer cut short, never a
- *	    complete-looking document).
- */
-int
-handle_export(struct req *req, struct resp *resp)
-{
-	(void)req;
-	resp->status = 200;
-	resp->content_type = "application/json";
-	resp->stream = export_stream;
-	resp->stream_arg = calloc(1, sizeof(struct export_op));
-	if (resp->stream_arg == NULL)
-		return answer_db(resp, DB_ERROR);
-	return 200;
 }
 
 /* One pass of the tombstone purge. */

@@ -9,11 +9,15 @@
 #include "buf.h"
 #include "config.h"
 #include "cors.h"
+#include "secret.h"
 
 struct config cfg;
 
-/* CONF_ORIGINS: a string, checked as a list of web origins (lib/cors). */
-enum conf_type { CONF_INT, CONF_STR, CONF_ORIGINS };
+/*
+ * CONF_ORIGINS: a string, checked as a list of web origins (lib/cors).
+ * CONF_GUARD: TANDEM_SECRET_GUARD's words, kept as an enum secret_guard.
+ */
+enum conf_type { CONF_INT, CONF_STR, CONF_ORIGINS, CONF_GUARD };
 
 struct conf_var {
 	const char	*name;
@@ -27,6 +31,7 @@ struct conf_var {
 #define I(f) CONF_INT, offsetof(struct config, f)
 #define S(f) CONF_STR, offsetof(struct config, f)
 #define O(f) CONF_ORIGINS, offsetof(struct config, f)
+#define G(f) CONF_GUARD, offsetof(struct config, f)
 
 static const struct conf_var vars[] = {
 	{ "TANDEM_DATA_DIR", S(data_dir), "./var", 0, 0,
@@ -102,8 +107,14 @@ static const struct conf_var vars[] = {
 	  "off" },
 	{ "TANDEM_SERVICE_RATE_BURST", I(service_rate_burst), "1000", 1,
 	  1000000, "burst per service key" },
-	{ "TANDEM_SECRET_GUARD", I(secret_guard), "1", 0, 1,
-	  "refuse records holding private key blocks" },
+	{ "TANDEM_SECRET_GUARD", G(secret_guard), "1", 0, 0,
+	  "records holding a secret (a private key, a live token): 1 or "
+	  "refuse: 422 SECRET_REJECTED; redact: stored with each one "
+	  "replaced by [REDACTED:kind]; 0 or off: stored as sent" },
+	{ "TANDEM_SECRET_PATTERNS", S(secret_patterns), NULL, 0, 0,
+	  "a file of more secret kinds for the guard, a line each: NAME "
+	  "([a-z0-9_]{1,32}), a tab, a POSIX extended regex; blank lines and "
+	  "lines starting with # are skipped (unset: the built-in kinds)" },
 	{ "TANDEM_ACCESS_TTL_S", I(access_ttl_s), "3600", 1, 86400,
 	  "access token lifetime" },
 	{ "TANDEM_REFRESH_TTL_S", I(refresh_ttl_s), "2592000", 60,
@@ -166,7 +177,7 @@ config_load(char *err, size_t errsz)
 	const char	*s;
 	int64_t		 n;
 	long		 cores;
-	char		 why[256];
+	char		 why[768];
 
 	memset(&cfg, 0, sizeof(cfg));
 	for (v = vars; v->name != NULL; v++) {
@@ -177,6 +188,15 @@ config_load(char *err, size_t errsz)
 		    cors_list_check(s, why, sizeof(why)) == -1) {
 			snprintf(err, errsz, "%s: %s", v->name, why);
 			return -1;
+		}
+		if (v->type == CONF_GUARD) {
+			if ((n = secret_guard_parse(s)) == -1) {
+				snprintf(err, errsz, "%s=%s: want 1 (or refuse), "
+				    "0 (or off) or redact", v->name, s);
+				return -1;
+			}
+			*(int64_t *)((char *)&cfg + v->off) = n;
+			continue;
 		}
 		if (v->type != CONF_INT) {
 			char **p = (char **)((char *)&cfg + v->off);
@@ -214,6 +234,11 @@ config_load(char *err, size_t errsz)
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
+	if ((cfg.secrets = secret_set_new(cfg.secret_patterns, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errsz, "TANDEM_SECRET_PATTERNS: %s", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -223,9 +248,10 @@ config_free(void)
 	const struct conf_var *v;
 
 	for (v = vars; v->name != NULL; v++)
-		if (v->type != CONF_INT)
+		if (v->type != CONF_INT && v->type != CONF_GUARD)
 			free(*(char **)((char *)&cfg + v->off));
 	free(cfg.jwt_secret);
+	secret_set_free(cfg.secrets);
 	memset(&cfg, 0, sizeof(cfg));
 }
 

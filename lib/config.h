@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct secret_set;
+
 struct config {
 	char	*data_dir;		/* TANDEM_DATA_DIR */
 	char	*db_path;		/* TANDEM_DB */
@@ -47,7 +49,7 @@ struct config {
 	int64_t	 rate_burst;
 	int64_t	 service_rate_per_s;
 	int64_t	 service_rate_burst;
-	int64_t	 secret_guard;
+	int64_t	 secret_guard;		/* enum secret_guard */
 	int64_t	 access_ttl_s;
 	int64_t	 refresh_ttl_s;
 	int64_t	 argon2_m_kib;
@@ -58,6 +60,8 @@ struct config {
 	int64_t	 history_keep;
 	int64_t	 shutdown_grace_s;
 	char	*cors_origins;		/* TANDEM_CORS_ORIGINS, or NULL */
+	char	*secret_patterns;	/* TANDEM_SECRET_PATTERNS, or NULL */
+	struct secret_set *secrets;	/* the guard's kinds, compiled */
 };
 
 extern struct config cfg;

@@ -1,17 +1,15 @@
 /*
  * sync_rules: the pure decisions of sync, kept apart from HTTP and SQL so
  * they can be tested alone: what a pushed change does to the stored
- * record under each strategy, the last-writer-wins clock, the secret
- * guard, and checksums over canonical text.
+ * record under each strategy, the last-writer-wins clock, and checksums
+ * over canonical text (the secret guard's search is lib/secret's).
  */
 #ifndef TANDEM_SYNC_RULES_H
 #define TANDEM_SYNC_RULES_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
 #include "jcs.h"
 
 enum sync_strategy {
@@ -71,9 +69,6 @@ enum sync_action sync_decide(const struct sync_stored *,
 		    const struct sync_change *, enum sync_strategy,
 		    int64_t now_ms);
 int64_t	 sync_lww_clock(int64_t modified_at, int64_t written_ms);
-
-int	 sync_has_private_key(const char *s, size_t len);
-int	 sync_secret_find(const json_t *v, struct buf *path);
 
 int	 sync_checksum(const char *canon, size_t len,
 	    char out[JCS_SHA256_LEN]);

@@ -46,7 +46,10 @@ pg_event_insert(struct db *db, int64_t user_id, const struct event_new *e,
 	return rc;
 }
 
-/* Columns c..c+5 of row i: seq, type, at, device_id, data, service. */
+/*
+ * Columns c..c+6 of row i: seq, type, at, device_id, data, service,
+ * session_id.
+ */
 static void
 event_read(const struct pgq *q, int i, int c, struct event_row *e, int dup)
 {
@@ -60,6 +63,7 @@ event_read(const struct pgq *q, int i, int c, struct event_row *e, int dup)
 	e->data_len = data != NULL ? pgq_getlen(q, i, c + 4) : 0;
 	e->data = data == NULL ? NULL : dup ? strdup(data) : (char *)data;
 	pgq_copy(e->service, sizeof(e->service), q, i, c + 5);
+	pgq_copy(e->session_id, sizeof(e->session_id), q, i, c + 6);
 }
 
 /* One event of the user by seq; DB_NOTFOUND when never written or pruned. */
@@ -72,8 +76,8 @@ pg_event_get(struct db *db, int64_t user_id, int64_t seq, struct event_row *e)
 	memset(e, 0, sizeof(*e));
 	if ((rc = pg_user_lock(db, user_id)) != DB_OK)
 		return rc;
-	pgq_init(&q, db, "SELECT seq, type, at, device_id, data, service "
-	    "FROM events WHERE user_id = $1 AND seq = $2");
+	pgq_init(&q, db, "SELECT seq, type, at, device_id, data, service, "
+	    "session_id FROM events WHERE user_id = $1 AND seq = $2");
 	pgq_int(&q, user_id);
 	pgq_int(&q, seq);
 	if ((rc = pgq_one(&q)) == DB_OK) {
@@ -130,7 +134,8 @@ pg_events_page(struct db *db, const struct event_query *eq,
 	    "($6::text IS NULL OR (d.revoked_at IS NULL AND "
 	    "d.family IS NOT DISTINCT FROM $7)), "
 	    "(SELECT min(seq) FROM events WHERE user_id = u.id), "
-	    "e.seq, e.type, e.at, e.device_id, e.data, e.service FROM users u "
+	    "e.seq, e.type, e.at, e.device_id, e.data, e.service, e.session_id "
+	    "FROM users u "
 	    "LEFT JOIN devices d ON d.user_id = u.id AND d.id = $6 "
 	    "LEFT JOIN events e ON e.user_id = u.id AND e.seq > $2 "
 	    "AND ($3::text IS NULL OR e.device_id IS NULL OR "

@@ -4,6 +4,9 @@
 #                                 ports in a temp dir; TANDEM_* overrides
 #                                 go to tandemd (shorten a TTL, a window)
 #   stack_stop                    stop it (also done on exit, always)
+#   stack_fails [VAR=value ...]   a stack that must refuse to start (a bad
+#                                 configuration): returns 0 when it did
+#                                 not start, its output in $STACK_OUT
 #
 # TANDEM_TEST_ENGINE=pg: every stack is the run-pg stack with TANDEM_HOSTS
 # (2) hosts on a fresh database of a PostgreSQL cluster: the run's
@@ -182,6 +185,17 @@ stack_start_once() {
 		fi
 		sleep 0.1
 	done
+}
+
+stack_fails() {
+	STACK_OUT=""
+	if stack_start_once "$@"; then
+		stack_stop
+		return 1
+	fi
+	STACK_OUT=$(cat "$STACK_DIR/stack.log" 2>/dev/null)
+	stack_stop
+	return 0
 }
 
 stack_stop() {

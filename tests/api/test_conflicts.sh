@@ -121,7 +121,7 @@ bad "server with data" data '{"resolution":"server","data":{"a":1}}'
 bad "client with data" data '{"resolution":"client","data":{}}'
 case_ "resolve: a private key in merged data is 422 naming its path"
 resolve "$C1" '{"resolution":"merged","data":{"ssh":{"key":"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA"}}}'
-check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' '"data.ssh.key"'
+check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' '"data.ssh.key"' '.kind' '"private_key"'
 case_ "resolve: merged data over the record limit is 413"
 jq -nc '{resolution:"merged",data:{s:("x"*262200)}}' > "$STACK_DIR/big.json"
 call POST "/api/v1/conflicts/$C1/resolve" "" --data-binary "@$STACK_DIR/big.json" -H 'Content-Type: application/json'

@@ -75,7 +75,7 @@ check 413 application/problem+json .code '"PAYLOAD_TOO_LARGE"' .field '"records[
 
 case_ "a record holding a private key: 422 SECRET_REJECTED"
 call POST /api/v1/import "$(jq -c '.records[0].data = {"ssh":{"key":"-----BEGIN OPENSSH PRIVATE KEY-----\nabc"}}' "$EXPORT")"
-check 422 application/problem+json .code '"SECRET_REJECTED"' .field '"records[0].data.ssh.key"'
+check 422 application/problem+json .code '"SECRET_REJECTED"' .field '"records[0].data.ssh.key"' .kind '"private_key"'
 
 case_ "nothing of those was written"
 call GET /api/v1/export

@@ -134,4 +134,21 @@ case_ "docs/API.md has no section for a route that does not exist"
 extra=$(grep -oE '^### `[A-Z]+ /[^`]+`' "$TOP/docs/API.md" | sed -E 's/^### `(.*)`$/\1/' | sort -u |
     comm -13 "$WORK/routes" -)
 [ -z "$extra" ] && ok "$CASE" || fail "$CASE" "$(tr '\n' ';' <<< "$extra")"
+
+# --- the configuration tables ---------------------------------------------------
+# README's (and OPERATIONS.md's) table of tandemd's variables is what
+# `tandemd config` prints, row for row.
+"$TANDEMD" config > "$WORK/config.md" 2>/dev/null
+for doc in README.md docs/OPERATIONS.md; do
+	case_ "$doc's tandemd configuration table is what \`tandemd config\` prints"
+	awk '/`tandemd config` prints/ {on = 1; next} on && /^\|/ {print; seen = 1; next} on && seen {exit}' \
+	    "$TOP/$doc" > "$WORK/doc-config.md"
+	if [ ! -s "$WORK/doc-config.md" ]; then
+		fail "$CASE" "no table after a line saying \`tandemd config\` prints it"
+	elif diff -q "$WORK/config.md" "$WORK/doc-config.md" > /dev/null; then
+		ok "$CASE ($(($(wc -l < "$WORK/config.md") - 2)) variables)"
+	else
+		fail "$CASE" "$(diff "$WORK/config.md" "$WORK/doc-config.md" | head -12 | tr '\n' ' ')"
+	fi
+done
 finish

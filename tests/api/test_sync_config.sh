@@ -17,7 +17,7 @@ push() { call POST /api/v1/sync/push "$1"; }
 
 case_ "info shows the limits"
 call GET /api/v1/info
-check 200 application/json '.tombstone_days' '0' '.max_batch' '5' '.max_record_bytes' '1024'
+check 200 application/json '.tombstone_days' '0' '.max_batch' '5' '.max_record_bytes' '1024' '.secret_guard' '"off"'
 
 # ---- tombstones purged, cursors expire
 push '{"changes":[{"collection":"t","id":"keep","base_version":0,"data":{"k":1}},{"collection":"t","id":"gone","base_version":0,"data":{"g":1}}]}'

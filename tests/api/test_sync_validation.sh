@@ -185,7 +185,7 @@ STATE4=$(state)
 secret() {
 	case_ "secret guard: $1"
 	push "{\"changes\":[{\"collection\":\"cfg\",\"id\":\"ok\",\"base_version\":0,\"data\":{\"fine\":1}},{\"collection\":\"cfg\",\"id\":\"k\",\"base_version\":0,\"data\":$2}]}"
-	check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' "\"$3\""
+	check 422 application/problem+json '.code' '"SECRET_REJECTED"' '.field' "\"$3\"" '.kind' '"private_key"'
 }
 secret "an OpenSSH key in a nested member" '{"ssh":{"key":"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"}}' "changes[1].data.ssh.key"
 secret "an RSA key in an array" '{"keys":["public","-----BEGIN RSA PRIVATE KEY-----\nMIIE"]}' "changes[1].data.keys[1]"

@@ -20,6 +20,7 @@
 #include "jcs.h"
 #include "json.h"
 #include "problem.h"
+#include "request.h"
 
 static const char *const strategies[] = {
 	"manual", "server_wins", "client_wins", "lww", "merge", NULL

@@ -1,7 +1,7 @@
 /*
  * Unit tests for lib/sync_rules: the push decision under every strategy,
- * the last-writer-wins clock, the secret guard, checksums over
- * canonical text, quotas, and a pull's cursor against the purge floor.
+ * the last-writer-wins clock, checksums over canonical text, quotas,
+ * and a pull's cursor against the purge floor.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "jcs.h"
 #include "sync_rules.h"
@@ -196,100 +197,6 @@ test_lww(void **state)
 }
 
 static void
-test_private_key_strings(void **state)
-{
-	static const char *const yes[] = {
-		"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n",
-		"-----BEGIN RSA PRIVATE KEY-----",
-		"-----BEGIN PRIVATE KEY-----",
-		"-----BEGIN EC PRIVATE KEY-----",
-		"-----BEGIN ENCRYPTED PRIVATE KEY-----",
-		"-----BEGIN PGP PRIVATE KEY BLOCK-----",
-		"text before\n-----BEGIN DSA PRIVATE KEY-----\nMIIB\n",
-		"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"
-		    "-----BEGIN PRIVATE KEY-----\nMII",
-		NULL
-	};
-	static const char *const no[] = {
-		"",
-		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
-		"-----BEGIN PUBLIC KEY-----",
-		"-----BEGIN OPENSSH PUBLIC KEY-----",
-		"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host",
-		"PRIVATE KEY-----",
-		"-----BEGIN ",
-		"-----BEGIN PRIVATE\nKEY-----",
-		"-----END PRIVATE KEY-----",
-		"-----begin private key-----",
-		NULL
-	};
-	int	 i;
-
-	(void)state;
-	for (i = 0; yes[i] != NULL; i++)
-		assert_true(sync_has_private_key(yes[i], strlen(yes[i])));
-	for (i = 0; no[i] != NULL; i++)
-		assert_false(sync_has_private_key(no[i], strlen(no[i])));
-}
-
-/* Run the guard over text; returns the path found or NULL (free it). */
-static char *
-secret_path(const char *text)
-{
-	json_t		*v;
-	struct buf	 path;
-	char		*res = NULL;
-	int		 rc;
-
-	v = json_loads(text, 0, NULL);
-	assert_non_null(v);
-	buf_init(&path, 0);
-	buf_adds(&path, "changes[0].data");
-	rc = sync_secret_find(v, &path);
-	assert_true(rc == 0 || rc == 1);
-	if (rc == 1)
-		res = strdup(buf_str(&path));
-	else
-		assert_string_equal(buf_str(&path), "changes[0].data");
-	buf_release(&path);
-	json_decref(v);
-	return res;
-}
-
-static void
-check_path(const char *text, const char *want)
-{
-	char	*got = secret_path(text);
-
-	if (want == NULL)
-		assert_null(got);
-	else {
-		assert_non_null(got);
-		assert_string_equal(got, want);
-	}
-	free(got);
-}
-
-static void
-test_secret_paths(void **state)
-{
-	(void)state;
-	check_path("{\"ssh\":{\"key\":\"-----BEGIN OPENSSH PRIVATE KEY-----"
-	    "\\nAAA\\n-----END OPENSSH PRIVATE KEY-----\"}}",
-	    "changes[0].data.ssh.key");
-	check_path("{\"a\":1,\"keys\":[\"ok\",{\"pem\":\"x\"},"
-	    "\"-----BEGIN RSA PRIVATE KEY-----\"]}", "changes[0].data.keys[2]");
-	check_path("{\"k\":[[1,2],[\"-----BEGIN PRIVATE KEY-----\"]]}",
-	    "changes[0].data.k[1][0]");
-	check_path("{\"-----BEGIN PRIVATE KEY-----\":true}",
-	    "changes[0].data.-----BEGIN PRIVATE KEY-----");
-	check_path("{\"cert\":\"-----BEGIN CERTIFICATE-----\","
-	    "\"pub\":\"-----BEGIN PUBLIC KEY-----\",\"n\":[1,null,true],"
-	    "\"o\":{\"p\":{}}}", NULL);
-	check_path("{}", NULL);
-}
-
-static void
 test_checksum(void **state)
 {
 	static const char *const texts[] = {
@@ -400,8 +307,6 @@ main(void)
 		cmocka_unit_test(test_conflict_by_strategy),
 		cmocka_unit_test(test_merge_falls_back),
 		cmocka_unit_test(test_lww),
-		cmocka_unit_test(test_private_key_strings),
-		cmocka_unit_test(test_secret_paths),
 		cmocka_unit_test(test_checksum),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_quota_check),

@@ -1,14 +1,18 @@
 /*
- * Import (API.md "Sync", 1.1): POST /import takes what GET /export
- * gives and moves its records, sessions and messages into the caller's
- * account, in one transaction.
+ * Moving an account's data out and in (API.md "Sync"): GET /export
+ * streams every record, session, message, device and conflict of the
+ * user from one snapshot; POST /import takes such a document into the
+ * caller's account.
  *
- * The whole document is checked before the store is touched: its shape
+ * The export is written as it is read: records go out as their stored
+ * canonical text, one row at a time, so it costs the memory of a row.
+ *
+ * An import's whole document is checked before the store is touched: its shape
  * (a document that is not an export writes nothing), every record's size
- * and secrets (the same checks as a push: sync_record_check), every
- * message's size and hash.  The canonical texts and checksums are made
- * then too, outside the write, so the transaction only looks up and
- * writes.  Its body may be TANDEM_MAX_IMPORT_BYTES (the dispatcher reads
+ * and secrets (the same checks as a push, redaction included:
+ * sync_record_check), every message's size and hash.  The canonical
+ * texts and checksums are made then too, outside the write, so the
+ * transaction only looks up and writes.  Its body may be TANDEM_MAX_IMPORT_BYTES (the dispatcher reads
  * it only after the token check: ROUTE_BIG_BODY), and parsing it costs
  * several times its size, so each worker runs one import at a time.
  */
@@ -29,6 +33,224 @@
 #include "log.h"
 #include "problem.h"
 #include "sync_rules.h"
+
+/*
+ * The export, streamed: every part written as it is read, in one
+ * snapshot, so that a user's export never holds all their records (or
+ * messages) as values at once, only one row at a time.
+ */
+struct export_op {
+	struct req	*req;
+	struct db	*db;
+	FCGX_Stream	*out;
+	struct buf	 b;		/* the row being written */
+	int64_t		 now;
+	int		 first;
+	int		 failed;	/* a write to the client failed */
+};
+
+/* Write b (and empty it).  Returns a db_rc: DB_ERROR when the client left. */
+static int
+export_flush(struct export_op *e)
+{
+	if (e->b.len > 0 && FCGX_PutStr(e->b.data, (int)e->b.len, e->out) !=
+	    (int)e->b.len) {
+		e->failed = 1;
+		return DB_ERROR;
+	}
+	buf_reset(&e->b);
+	return DB_OK;
+}
+
+/* Write one array element: its separator and the value (taken). */
+static int
+export_value(struct export_op *e, json_t *v)
+{
+	char	*s;
+	int	 rc;
+
+	if (v == NULL || (s = jcs_dump_answer(v)) == NULL) {
+		json_decref(v);
+		return DB_ERROR;
+	}
+	json_decref(v);
+	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
+	    buf_adds(&e->b, s) == 0 ? export_flush(e) : DB_ERROR;
+	free(s);
+	e->first = 0;
+	return rc;
+}
+
+/* Start member name's array ("devices":[ ...). */
+static int
+export_open(struct export_op *e, const char *name)
+{
+	e->first = 1;
+	if (buf_addf(&e->b, ",\"%s\":[", name) == -1)
+		return DB_ERROR;
+	return export_flush(e);
+}
+
+static int
+export_close(struct export_op *e)
+{
+	return buf_adds(&e->b, "]") == 0 ? export_flush(e) : DB_ERROR;
+}
+
+static int
+export_device(void *arg, const struct device_row *d)
+{
+	return export_value(arg, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, "
+	    "s:o, s:o}", "id", d->id, "platform", d->platform, "name",
+	    d->name, "created_at", (json_int_t)d->created_at,
+	    "last_seen_at", d->last_seen_at ? json_integer(d->last_seen_at) :
+	    json_null(), "revoked_at", d->revoked_at ?
+	    json_integer(d->revoked_at) : json_null(), "last_push_at",
+	    d->last_push_at ? json_integer(d->last_push_at) : json_null(),
+	    "last_pull_at", d->last_pull_at ? json_integer(d->last_pull_at) :
+	    json_null()));
+}
+
+/* A record goes out as pull shape, its stored text as it is. */
+static int
+export_record(void *arg, const struct record_row *r)
+{
+	struct export_op *e = arg;
+
+	if (buf_adds(&e->b, e->first ? "" : ",") == -1 ||
+	    record_text(&e->b, r) == -1)
+		return DB_ERROR;
+	e->first = 0;
+	return export_flush(e);
+}
+
+static int
+export_conflict(void *arg, const struct conflict_row *c)
+{
+	return export_value(arg, conflict_json(c));
+}
+
+static int
+export_message(void *arg, const struct message_row *m)
+{
+	return export_value(arg, message_json(m));
+}
+
+/* A session, then its messages in seq order, one at a time. */
+static int
+export_session(void *arg, const struct session_row *s)
+{
+	struct export_op *e = arg;
+	json_t		*o;
+	char		*text;
+	size_t		 n;
+	int		 rc;
+
+	if ((o = session_json(s, e->now)) == NULL ||
+	    json_object_set_new(o, "kill_reason", s->has_kill_reason ?
+	    json_string(s->kill_reason) : json_null()) == -1 ||
+	    (text = jcs_dump_answer(o)) == NULL) {
+		json_decref(o);
+		return DB_ERROR;
+	}
+	json_decref(o);
+	/* the object without its closing brace, then "messages":[...]} */
+	n = strlen(text);
+	rc = buf_adds(&e->b, e->first ? "" : ",") == 0 &&
+	    buf_add(&e->b, text, n - 1) == 0 &&
+	    buf_adds(&e->b, ",\"messages\":[") == 0 ? export_flush(e) :
+	    DB_ERROR;
+	free(text);
+	if (rc != DB_OK)
+		return rc;
+	e->first = 1;
+	if ((rc = db_messages_list(e->db, e->req->user_id, s->id, 0,
+	    0, export_message, e)) != DB_OK)
+		return rc;
+	e->first = 0;
+	return buf_adds(&e->b, "]}") == 0 ? export_flush(e) : DB_ERROR;
+}
+
+/* The whole document, inside one snapshot. */
+static int
+export_read(struct db *db, void *arg)
+{
+	struct export_op *e = arg;
+	struct user_row	 u;
+	int64_t		 uid = e->req->user_id;
+	int		 rc;
+
+	e->db = db;
+	if ((rc = db_user_get_by_id(db, uid, &u)) != DB_OK)
+		return rc == DB_NOTFOUND ? DB_ERROR : rc;
+	e->first = 1;
+	buf_adds(&e->b, "{\"user\":");
+	rc = export_value(e, user_json(&u));
+	user_row_release(&u);
+	if (rc != DB_OK ||
+	    (rc = export_open(e, "devices")) != DB_OK ||
+	    (rc = db_devices_list(db, uid, 1, export_device, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "records")) != DB_OK ||
+	    (rc = db_records_each(db, uid, export_record, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "conflicts")) != DB_OK ||
+	    (rc = db_conflicts_list(db, uid, CONFLICTS_ALL, NULL, 0, 0,
+	    export_conflict, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK ||
+	    (rc = export_open(e, "sessions")) != DB_OK ||
+	    (rc = db_sessions_list(db, uid, SESSIONS_ALL, NULL, 0,
+	    export_session, e)) != DB_OK ||
+	    (rc = export_close(e)) != DB_OK)
+		return rc;
+	if (buf_addf(&e->b, ",\"exported_at\":%lld}\n", (long long)now_ms()) ==
+	    -1)
+		return DB_ERROR;
+	return export_flush(e);
+}
+
+/* Write the export after the headers; -1 cuts the answer short. */
+static int
+export_stream(struct req *req, void *arg)
+{
+	struct export_op *e = arg;
+	int		 rc;
+
+	e->req = req;
+	e->out = req->fcgi->out;
+	buf_init(&e->b, 0);
+	e->now = now_ms();
+	rc = db_read(req_db(req), export_read, e);
+	buf_release(&e->b);
+	if (rc != DB_OK && !e->failed)
+		log_json(LOG_ERROR, "export cut short", json_pack("{s:s}",
+		    "error", db_rc_names[rc]));
+	return rc == DB_OK ? 0 : -1;
+}
+
+/*
+ * GET /export
+ *	200 {user, devices, records, conflicts, sessions, exported_at},
+ *	    streamed: records go out as their stored canonical text, one row
+ *	    at a time, so the export of any account costs the server the
+ *	    memory of a row.  A failure once the answer has started cuts the
+ *	    connection (the client sees a transfer cut short, never a
+ *	    complete-looking document).
+ */
+int
+handle_export(struct req *req, struct resp *resp)
+{
+	(void)req;
+	resp->status = 200;
+	resp->content_type = "application/json";
+	resp->stream = export_stream;
+	resp->stream_arg = calloc(1, sizeof(struct export_op));
+	if (resp->stream_arg == NULL)
+		return answer_db(resp, DB_ERROR);
+	return 200;
+}
+
+/* ---- import ---------------------------------------------------------- */
 
 #define TITLE_MAX	256	/* as POST /sessions */
 #define REASON_MAX	1024	/* as POST /sessions/{sid}/kill */
@@ -177,8 +399,9 @@ record_parse(struct resp *resp, struct import *im, json_t *v, size_t i,
 		return problem_field(resp, 400, "VALIDATION_FAILED",
 		    at(path, "records[%zu].data", i), "a record's data is an "
 		    "object (null when deleted)");
-	at(path, "records[%zu].data", i);
-	return sync_record_check(resp, data, path, &r->canon, r->sum);
+	at(path, "records[%zu]", i);
+	return sync_record_check(resp, data, buf_str(path), &r->canon, r->sum,
+	    NULL);
 }
 
 static int
