@@ -313,6 +313,52 @@ else
 	fail "$CASE" "${out:0:400}"
 fi
 
+# The tandemd master (host) that served the last request logged with $1
+# ("device":"ID" or "service":"NAME").
+host_of() {
+	local pid
+	pid=$(grep "$1" "$STACK_DIR/stack.log" | tail -1 | grep -o '"pid":[0-9]*' | cut -d: -f2)
+	[ -n "$pid" ] && awk '{print $4}' "/proc/$pid/stat" 2>/dev/null
+}
+if engine_is pg && [ "$(stack_masters | wc -l)" -ge 2 ]; then
+	# The upstream hashes the Authorization header: log devices in until
+	# one's token sticks to the other host than the key's.
+	TOKEN=$KE
+	call GET "/api/v1/service/users?email=svc-alice@example.com"
+	khost=$(host_of '"service":"ev-backend"')
+	XT=""
+	for i in 1 2 3 4 5 6; do
+		login t svc-alice@example.com "$PW" "x$i"
+		TOKEN=$t call GET /api/v1/devices
+		if [ -n "$khost" ] && [ "$(host_of "\"device\":\"x$i\"")" != "$khost" ]; then
+			XT=$t
+			break
+		fi
+	done
+	case_ "across two hosts: a backend's event on one wakes a long poll waiting on the other (20 rounds)"
+	if [ -z "$XT" ]; then
+		fail "$CASE" "no device's token landed on the other host (key on $khost)"
+	else
+		out=$(python3 "$API_DIR/svc_wake.py" poll "$BASE" "$XT" "$KE" "$UA" 20 2>&1)
+		if [ $? = 0 ] && [ "$(jq -r '[.events[] | select(.device_id == null and .service == "ev-backend")] | length' <<<"$out")" = 20 ] &&
+		    jq -e '.p50_ms < 100 and .max_ms < 1500' <<<"$out" >/dev/null; then
+			ok "$CASE"
+			echo "  note $TEST_NAME (pg, two hosts): key publish on one host -> long poll on the other answered: p50 $(jq .p50_ms <<<"$out") ms, max $(jq .max_ms <<<"$out") ms (20 rounds)"
+		else
+			fail "$CASE" "${out:0:400}"
+		fi
+		case_ "across two hosts: a backend's events reach an event stream open on the other host (20 events)"
+		out=$(python3 "$API_DIR/svc_wake.py" stream "$BASE" "$XT" "$KE" "$UA" 20 2>&1)
+		if [ $? = 0 ] && [ "$(jq -c '[.events[] | select(.type == "app.progress") | .data.i]' <<<"$out")" = "$(seq 0 19 | jq -sc .)" ] &&
+		    jq -e '.p50_ms < 100 and .max_ms < 1500' <<<"$out" >/dev/null; then
+			ok "$CASE"
+			echo "  note $TEST_NAME (pg, two hosts): key publish on one host -> event stream on the other: p50 $(jq .p50_ms <<<"$out") ms, max $(jq .max_ms <<<"$out") ms (20 events)"
+		else
+			fail "$CASE" "${out:0:400}"
+		fi
+	fi
+fi
+
 # bad input: 4xx, and nothing written
 TOKEN=$A1
 call GET /api/v1/events
@@ -511,6 +557,33 @@ TOKEN=$KO
 call GET "/api/v1/service/users?email=svc-alice@example.com"
 check 401 application/problem+json '.code' '"INVALID_TOKEN"'
 
+# --- other users ------------------------------------------------------------------------
+
+case_ "a key's push to one user's id leaves every other user alone"
+TOKEN=$A1
+call GET "/api/v1/sync/pull?since=0"
+PA=$(jq -cS . <<<"$RBODY")
+TOKEN=$KB
+call POST "/api/v1/service/users/$UB/sync/push" '{"changes":[{"collection":"credits","id":"bob-only","base_version":0,"data":{"n":1}}]}'
+check 200 application/json '.results[0].status' '"applied"'
+TOKEN=$A1
+call GET "/api/v1/sync/pull?since=0"
+[ "$(jq -cS . <<<"$RBODY")" = "$PA" ] && ok "$CASE: alice's records unchanged" || fail "$CASE" "alice's records changed"
+TOKEN=$B1
+call GET "/api/v1/sync/pull?since=0"
+check 200 application/json '[.changes[] | select(.id == "bob-only") | {device_id, service}]' '[{"device_id":null,"service":"both-backend"}]'
+case_ "a key's pull of one user never shows another's records"
+TOKEN=$KB
+call GET "/api/v1/service/users/$UA/sync/pull?since=0"
+check 200 application/json '[.changes[] | select(.id == "bob-only")]' '[]'
+
+case_ "no request of this stack was answered 5xx"
+if grep -q '"status":5[0-9][0-9]' "$STACK_DIR/stack.log"; then
+	fail "$CASE" "$(grep '"status":5[0-9][0-9]' "$STACK_DIR/stack.log" | head -3)"
+else
+	ok "$CASE"
+fi
+
 # --- the rate limit per key ---------------------------------------------------------------
 
 stack_stop
@@ -562,5 +635,39 @@ check 429 application/problem+json '.code' '"RATE_LIMITED"'
 TOKEN=$C1
 call GET "/api/v1/events?after=0&timeout=0&limit=1000"
 check 200 application/json '[.events[] | select(.type == "app.x")]' '[]'
+
+# --- the same quotas and secret guard as a device's writes --------------------------------
+
+stack_stop
+stack_start TANDEM_QUOTA_RECORDS=2 TANDEM_SECRET_GUARD=redact TANDEM_RATE_PER_S=0
+register svc-dave@example.com "$PW"
+UD=$(jqr .user.id)
+login D1 svc-dave@example.com "$PW" d1
+key quota-backend records
+KQ=$KOUT
+case_ "a key's push within the record quota is applied"
+TOKEN=$KQ
+call POST "/api/v1/service/users/$UD/sync/push" '{"changes":[{"collection":"c","id":"one","base_version":0,"data":{"n":1}}]}'
+check 200 application/json '.results[0].status' '"applied"'
+V1=$(jqr '.results[0].version')
+case_ "a key's push past the record quota is 403 QUOTA_EXCEEDED {quota:records} and writes nothing"
+call POST "/api/v1/service/users/$UD/sync/push" '{"changes":[{"collection":"c","id":"two","base_version":0,"data":{}},{"collection":"c","id":"three","base_version":0,"data":{}}]}'
+check 403 application/problem+json '.code' '"QUOTA_EXCEEDED"' '.quota' '"records"'
+TOKEN=$D1
+call GET "/api/v1/sync/pull?since=0"
+check 200 application/json '[.changes[].id]' '["one"]'
+case_ "TANDEM_SECRET_GUARD=redact redacts a key's push as a device's"
+TOKEN=$KQ
+call POST "/api/v1/service/users/$UD/sync/push" '{"changes":[{"collection":"c","id":"one","base_version":'"$V1"',"data":{"k":"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----"}}]}'
+check 200 application/json '.results[0].status' '"applied"' '.results[0].redacted' '["data.k"]'
+TOKEN=$D1
+call GET "/api/v1/sync/pull?since=0"
+check 200 application/json '[.changes[] | select(.id == "one") | .data.k]' '["[REDACTED:private_key]"]'
+case_ "no request of the last stacks was answered 5xx"
+if grep -q '"status":5[0-9][0-9]' "$STACK_DIR/stack.log"; then
+	fail "$CASE" "$(grep '"status":5[0-9][0-9]' "$STACK_DIR/stack.log" | head -3)"
+else
+	ok "$CASE"
+fi
 
 finish
