@@ -25,13 +25,49 @@
 #include "problem.h"
 #include "service_rules.h"
 
-/* 401 INVALID_TOKEN, with the challenge every 401 carries. */
+/* The answer of every outcome but success. */
+static const struct outcome service_outcomes[SERVICE__MAX] = {
+	[SERVICE_NO_KEY] = { 401, "INVALID_TOKEN", "a service key is "
+	    "required (Authorization: Bearer tk_...)", NULL, NULL, NULL },
+	[SERVICE_NOT_A_KEY] = { 401, "INVALID_TOKEN", "this route takes a "
+	    "service key (tk_...), not a device's token", NULL, NULL, NULL },
+	[SERVICE_UNKNOWN_KEY] = { 401, "INVALID_TOKEN", "the service key is "
+	    "unknown or was revoked", NULL, NULL, NULL },
+	[SERVICE_SCOPE_EVENTS] = { 403, "SCOPE_MISSING", "the service key %s "
+	    "lacks the scope events", NULL, "scope", "events" },
+	[SERVICE_SCOPE_RECORDS] = { 403, "SCOPE_MISSING", "the service key %s "
+	    "lacks the scope records", NULL, "scope", "records" },
+	[SERVICE_NO_USER] = { 404, "NOT_FOUND", "no such user", NULL, NULL,
+	    NULL },
+	[SERVICE_NO_EMAIL] = { 404, "NOT_FOUND", "no account has this email",
+	    NULL, NULL, NULL },
+	[SERVICE_ERROR] = { 503, "SERVICE_UNAVAILABLE", "the database is "
+	    "unavailable; retry later", NULL, NULL, NULL },
+};
+
+/*
+ * Answer outcome (id: what a detail's %s names, or NULL); a 401 carries
+ * the challenge every 401 does.  Returns the status.
+ */
 static int
-key_refused(struct resp *resp, int given, const char *detail)
+service_answer(struct resp *resp, enum service_outcome outcome,
+    const char *id)
 {
-	resp_header(resp, "WWW-Authenticate", "Bearer realm=\"tandem\"%s",
-	    given ? ", error=\"invalid_token\"" : "");
-	return problem(resp, 401, "INVALID_TOKEN", "%s", detail);
+	if (outcome <= SERVICE_OK || outcome >= SERVICE__MAX)
+		outcome = SERVICE_ERROR;
+	if (outcome == SERVICE_NO_KEY)
+		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"tandem\"");
+	else if (service_outcomes[outcome].status == 401)
+		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"tandem\", "
+		    "error=\"invalid_token\"");
+	return problem_outcome(resp, &service_outcomes[outcome], id);
+}
+
+/* A db_rc other than DB_OK as the outcome it is. */
+static enum service_outcome
+db_outcome(int rc, enum service_outcome notfound)
+{
+	return rc == DB_NOTFOUND ? notfound : SERVICE_ERROR;
 }
 
 struct touch_op {
@@ -64,46 +100,39 @@ service_request(struct req *req, struct resp *resp, unsigned need)
 {
 	struct service_key_row k;
 	unsigned char	 hash[32];
-	const char	*h = req->authorization, *tok, *missing;
+	const char	*h = req->authorization, *tok;
 	struct touch_op	 t;
+	enum service_outcome out;
 	unsigned	 have;
 	int		 rc;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return key_refused(resp, 0, "a service key is required "
-		    "(Authorization: Bearer tk_...)");
+		return service_answer(resp, SERVICE_NO_KEY, NULL);
 	for (tok = h + 7; *tok == ' '; tok++)
 		;
 	if (!service_key_shaped(tok))
-		return key_refused(resp, 1, "this route takes a service key "
-		    "(tk_...), not a device's token");
+		return service_answer(resp, SERVICE_NOT_A_KEY, NULL);
 	auth_token_hash(tok, hash);
 	rc = db_service_key_get_by_hash(req_db(req), hash, &k);
 	memset(hash, 0, sizeof(hash));
-	if (rc == DB_NOTFOUND)
-		return key_refused(resp, 1, "the service key is unknown or "
-		    "was revoked");
 	if (rc != DB_OK)
-		return answer_db(resp, rc);
+		return service_answer(resp, db_outcome(rc,
+		    SERVICE_UNKNOWN_KEY), NULL);
 	if (service_scopes_parse(k.scopes, &have) == -1) {
 		log_json(LOG_ERROR, "a service key's scopes do not parse",
 		    json_pack("{s:s}", "key", k.name));
-		return answer_db(resp, DB_ERROR);
+		return service_answer(resp, SERVICE_ERROR, NULL);
 	}
 	if ((req->service = strdup(k.name)) == NULL)
-		return answer_db(resp, DB_ERROR);
+		return service_answer(resp, SERVICE_ERROR, NULL);
 	req->scopes = have;
 	t.name = k.name;
 	t.now = now_ms();
 	if (service_touch_due(k.last_used_at, t.now) &&
 	    db_tx(req_db(req), touch_tx, &t) != DB_OK)
 		log_msg(LOG_WARN, "could not record a service key's use");
-	if ((missing = service_scope_missing(have, need)) != NULL) {
-		problem(resp, 403, "SCOPE_MISSING", "the service key %s lacks "
-		    "the scope %s", k.name, missing);
-		problem_set(resp, "scope", json_string(missing));
-		return resp->status;
-	}
+	if ((out = service_scope_outcome(have, need)) != SERVICE_OK)
+		return service_answer(resp, out, k.name);
 	return 0;
 }
 
@@ -124,14 +153,14 @@ service_user(struct req *req, struct resp *resp)
 		return 0;
 	rc = valid_id(uid) ? db_user_get_by_public_id(req_db(req), uid, &u) :
 	    DB_NOTFOUND;
-	if (rc == DB_NOTFOUND)
-		return problem(resp, 404, "NOT_FOUND", "no such user");
 	if (rc != DB_OK)
-		return answer_db(resp, rc);
+		return service_answer(resp, db_outcome(rc, SERVICE_NO_USER),
+		    NULL);
 	req->user_id = u.id;
 	req->user_pub = strdup(u.public_id);
 	user_row_release(&u);
-	return req->user_pub != NULL ? 0 : answer_db(resp, DB_ERROR);
+	return req->user_pub != NULL ? 0 :
+	    service_answer(resp, SERVICE_ERROR, NULL);
 }
 
 /*
@@ -159,17 +188,15 @@ handle_service_users_get(struct req *req, struct resp *resp)
 		    "email is at most %d bytes", EMAIL_INPUT_MAX);
 	if ((email = email_normalize(raw, &why)) == NULL) {
 		if (why == EMAIL_NOMEM)
-			return answer_db(resp, DB_ERROR);
+			return service_answer(resp, SERVICE_ERROR, NULL);
 		return problem_field(resp, 400, "VALIDATION_FAILED", "email",
 		    "%s", email_err_text[why]);
 	}
 	rc = db_user_get_by_email(req_db(req), email, &u);
 	free(email);
-	if (rc == DB_NOTFOUND)
-		return problem(resp, 404, "NOT_FOUND", "no account has this "
-		    "email");
 	if (rc != DB_OK)
-		return answer_db(resp, rc);
+		return service_answer(resp, db_outcome(rc, SERVICE_NO_EMAIL),
+		    NULL);
 	resp_json(resp, 200, json_pack("{s:o}", "user", user_json(&u)));
 	user_row_release(&u);
 	return resp->status;

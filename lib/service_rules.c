@@ -103,18 +103,19 @@ service_key_shaped(const char *key)
 }
 
 /*
- * The name of the first scope of need that have lacks (what a 403
- * SCOPE_MISSING names), or NULL when have holds them all.
+ * The outcome of a key holding have on a route that needs need:
+ * SERVICE_OK, or the SERVICE_SCOPE_* of the first scope it lacks.
  */
-const char *
-service_scope_missing(unsigned have, unsigned need)
+enum service_outcome
+service_scope_outcome(unsigned have, unsigned need)
 {
 	int	 i;
 
 	for (i = 0; i < SCOPE__MAX; i++)
 		if ((need & SCOPE_BIT(i)) && !(have & SCOPE_BIT(i)))
-			return service_scope_names[i];
-	return NULL;
+			return i == SCOPE_EVENTS ? SERVICE_SCOPE_EVENTS :
+			    SERVICE_SCOPE_RECORDS;
+	return SERVICE_OK;
 }
 
 /*

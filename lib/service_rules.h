@@ -19,6 +19,23 @@ enum service_scope {
 /* Indexed by enum service_scope: "events", "records". */
 extern const char *const service_scope_names[SCOPE__MAX];
 
+/*
+ * The outcomes of the key check and the service routes' own lookups,
+ * each answered by one entry of handlers/service.c's table.
+ */
+enum service_outcome {
+	SERVICE_OK,
+	SERVICE_NO_KEY,		/* no "Authorization: Bearer ..." */
+	SERVICE_NOT_A_KEY,	/* a device's token, or no key's shape */
+	SERVICE_UNKNOWN_KEY,	/* unknown or revoked */
+	SERVICE_SCOPE_EVENTS,	/* the key lacks the scope events */
+	SERVICE_SCOPE_RECORDS,	/* ... records */
+	SERVICE_NO_USER,	/* {uid} is no user's */
+	SERVICE_NO_EMAIL,	/* no account has the email */
+	SERVICE_ERROR,		/* the database */
+	SERVICE__MAX
+};
+
 #define SCOPE_BIT(s)		(1u << (s))
 #define SCOPES_ALL		((1u << SCOPE__MAX) - 1)
 
@@ -35,7 +52,7 @@ int	 service_name_valid(const char *name);
 int	 service_scopes_parse(const char *text, unsigned *scopes);
 int	 service_scopes_text(unsigned scopes, char *out, size_t outsz);
 int	 service_key_shaped(const char *key);
-const char *service_scope_missing(unsigned have, unsigned need);
+enum service_outcome service_scope_outcome(unsigned have, unsigned need);
 int	 service_touch_due(int64_t last_used_at, int64_t now);
 
 #endif

@@ -184,14 +184,19 @@ test_scope_missing(void **state)
 
 	(void)state;
 	/* a route of any scope takes any key */
-	assert_null(service_scope_missing(ev, 0));
-	assert_null(service_scope_missing(rec, 0));
-	assert_null(service_scope_missing(ev, ev));
-	assert_null(service_scope_missing(SCOPES_ALL, rec));
-	assert_string_equal(service_scope_missing(ev, rec), "records");
-	assert_string_equal(service_scope_missing(rec, ev), "events");
-	assert_string_equal(service_scope_missing(0, SCOPES_ALL), "events");
-	assert_string_equal(service_scope_missing(rec, SCOPES_ALL), "events");
+	assert_int_equal(service_scope_outcome(ev, 0), SERVICE_OK);
+	assert_int_equal(service_scope_outcome(rec, 0), SERVICE_OK);
+	assert_int_equal(service_scope_outcome(ev, ev), SERVICE_OK);
+	assert_int_equal(service_scope_outcome(SCOPES_ALL, rec), SERVICE_OK);
+	assert_int_equal(service_scope_outcome(ev, rec), SERVICE_SCOPE_RECORDS);
+	assert_int_equal(service_scope_outcome(rec, ev), SERVICE_SCOPE_EVENTS);
+	/* the first scope lacked, in the enum's order */
+	assert_int_equal(service_scope_outcome(0, SCOPES_ALL),
+	    SERVICE_SCOPE_EVENTS);
+	assert_int_equal(service_scope_outcome(rec, SCOPES_ALL),
+	    SERVICE_SCOPE_EVENTS);
+	assert_int_equal(service_scope_outcome(ev, SCOPES_ALL),
+	    SERVICE_SCOPE_RECORDS);
 }
 
 static void
