@@ -189,7 +189,7 @@ call POST /api/v1/sync/push '{"changes":[{"collection":"notes","id":"via-device-
 check 401 application/problem+json '.code' '"INVALID_TOKEN"'
 unknown="tk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)"
 for bad in "$unknown" "tk_" "tk_short" "${KE}x" "${KE:0:45}" "${KE:0:45}!" "TK_${KE:3}" \
-    "${KE:3}" "tk_${KE:4}=" "tk_$(printf '\xc3\xa9')${KE:5}"; do
+    "${KE:3}" "tk_${KE:4}=" "tk_$(printf '\xc3\xa9')${KE:5}" "${KE} x" "tk_$(head -c 6000 /dev/zero | tr '\0' 'A')"; do
 	case_ "the key '${bad:0:12}…' (unknown or malformed) is 401 INVALID_TOKEN"
 	TOKEN=$bad
 	call GET "/api/v1/service/users?email=svc-alice@example.com"
