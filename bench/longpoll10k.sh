@@ -25,7 +25,10 @@
 # limit (each waiting poll holds two nginx connections, the client's and
 # the upstream one), TANDEM_THREADS as above, TANDEM_RATE_PER_S=0, no
 # per-address connection limit (every poll comes from 127.0.0.1), the
-# /auth/ limit lifted for the logins, tokens valid 24 h.
+# /auth/ limit lifted for the logins, tokens valid 24 h.  The machine's
+# net.core.somaxconn is raised to 16,384 for the run when it is lower and
+# we may (root), and put back after: at 4,096 a fan-out to 10,000 polls
+# overflows tandemd's FastCGI backlog with their next polls (502s).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -50,6 +53,13 @@ command -v sqlite3 >/dev/null || { echo "longpoll10k: sqlite3 is needed"; exit 1
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 NOFILE=$(ulimit -n)
 WCONN=$((NOFILE - 100))
+somaxconn_was=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo 0)
+if [ "$somaxconn_was" -lt 16384 ] && [ "$(id -u)" -eq 0 ] &&
+    sysctl -qw net.core.somaxconn=16384 2>/dev/null; then
+	:
+else
+	somaxconn_was=""
+fi
 
 maxu=0
 maxd=0
@@ -76,6 +86,7 @@ cleanup() {
 	fi
 	stack_stop
 	rm -rf "$ngx"
+	[ -n "$somaxconn_was" ] && sysctl -qw net.core.somaxconn="$somaxconn_was"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM

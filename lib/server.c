@@ -40,6 +40,9 @@
 #include "server.h"
 #include "stats.h"
 #include "version.h"
+
+#define LISTEN_BACKLOG	65535	/* capped by net.core.somaxconn */
+#define SOMAXCONN_WANT	16384	/* 10,000 polls answered at once */
 #include "waits.h"
 
 #define THREAD_STACK	(256 * 1024)
@@ -350,6 +353,26 @@ nofile_raise(void)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/* What listen() really got; below SOMAXCONN_WANT a burst of re-polls can
+ * overflow it (OPERATIONS.md, "Sizing"). */
+static void
+backlog_check(void)
+{
+	FILE	*f;
+	long	 max = -1;
+
+	if ((f = fopen("/proc/sys/net/core/somaxconn", "r")) == NULL)
+		return;
+	if (fscanf(f, "%ld", &max) != 1)
+		max = -1;
+	fclose(f);
+	if (max >= 0 && max < SOMAXCONN_WANT)
+		log_msg(LOG_WARN, "the FastCGI listen backlog is %ld "
+		    "(net.core.somaxconn); %d or more keeps a burst of "
+		    "re-polls from being refused with 502", max,
+		    SOMAXCONN_WANT);
+}
+
 /*
  * Run the server until SIGTERM or SIGINT: open the FastCGI socket, bring
  * the schema up to date, map the shared memory, fork the workers and the
@@ -390,10 +413,17 @@ server_serve(const struct server_hooks *h)
 	if (FCGX_Init() != 0)
 		return 1;
 	unlink(cfg.socket_path);
-	if ((listen_fd = FCGX_OpenSocket(cfg.socket_path, 4096)) < 0) {
+	/*
+	 * The deepest backlog the kernel gives (listen caps it at
+	 * net.core.somaxconn): when thousands of waiting polls are answered
+	 * at once their next polls arrive together, and a unix socket whose
+	 * backlog is full refuses nginx's connect (EAGAIN: a 502).
+	 */
+	if ((listen_fd = FCGX_OpenSocket(cfg.socket_path, LISTEN_BACKLOG)) < 0) {
 		log_msg(LOG_ERROR, "cannot listen on %s", cfg.socket_path);
 		return 1;
 	}
+	backlog_check();
 	chmod(cfg.socket_path, 0660);
 
 	/* Every process handles its signals with sigwait. */

@@ -388,6 +388,27 @@ login() {
 	TOKEN=$saved
 }
 
+# Milliseconds since the epoch.
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# Polls (and streams) tandemd counts as waiting now, from /metrics on
+# loopback (on PostgreSQL: the host nginx sends this request to).
+waiting_now() {
+	curl -sk --max-time 5 "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
+}
+
+# Wait until the waiting count satisfies [ count OP N ]: TRIES (100)
+# looks 50 ms apart; 1 when it never did.
+waiting_until() { # OP N [TRIES]
+	local op=$1 n=$2 tries=${3:-100} i c
+	for i in $(seq 1 "$tries"); do
+		c=$(waiting_now)
+		[ -n "$c" ] && [ "$c" "$op" "$n" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 finish() {
 	stack_stop
 	pg_test_cleanup

@@ -22,26 +22,40 @@ if [ "$TANDEM_TEST_ENGINE" = pg ] && [ -z "${TANDEM_TEST_PG_DIR:-}" ]; then
 	trap 'pg_cluster_stop; rm -rf "$pg_run"' EXIT
 fi
 [ "$TANDEM_TEST_ENGINE" = pg ] && label=api-pg
-RESULTS_FILE=$(mktemp)
-export RESULTS_FILE
 files=("$@")
 [ ${#files[@]} -eq 0 ] && files=("$dir"/test_*.sh)
-crashed=0
+# TANDEM_TEST_JOBS files run at once (2: the machine's cores), each on
+# its own stack; a file that measures time or loads the machine says
+# "# test: solo" in its first lines and runs alone after the others.
+jobs_max=${TANDEM_TEST_JOBS:-2}
+out=$(mktemp -d)
+run_one() {
+	local f=$1 n t
+	n=$(basename "$f" .sh)
+	t=$(date +%s)
+	RESULTS_FILE="$out/$n.res" bash "$f" > "$out/$n.log" 2>&1
+	echo "  $n: $(( $(date +%s) - t )) s" >> "$out/$n.log"
+	if [ ! -s "$out/$n.res" ]; then
+		echo "  FAIL $n.sh: ended before finish" >> "$out/$n.log"
+		echo "0 1" >> "$out/$n.res"
+	fi
+	flock "$out/lock" cat "$out/$n.log"
+}
+solo=()
 t_run=$(date +%s)
 for f in "${files[@]}"; do
-	before=$(wc -l < "$RESULTS_FILE")
-	t_file=$(date +%s)
-	bash "$f"
-	echo "  $(basename "$f" .sh): $(( $(date +%s) - t_file )) s"
-	if [ "$(wc -l < "$RESULTS_FILE")" -eq "$before" ]; then
-		echo "  FAIL $(basename "$f"): ended before finish"
-		crashed=$((crashed + 1))
+	if head -n 20 "$f" | grep -q '^# test: solo'; then
+		solo+=("$f")
+		continue
 	fi
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+	run_one "$f" &
 done
-passed=$(awk '{p += $1} END {print p + 0}' "$RESULTS_FILE")
-failed=$(awk '{f += $2} END {print f + 0}' "$RESULTS_FILE")
-failed=$((failed + crashed))
-rm -f "$RESULTS_FILE"
+wait
+for f in "${solo[@]}"; do run_one "$f"; done
+passed=$(cat "$out"/*.res 2>/dev/null | awk '{p += $1} END {print p + 0}')
+failed=$(cat "$out"/*.res 2>/dev/null | awk '{f += $2} END {print f + 0}')
+rm -rf "$out"
 echo "$label: took $(( $(date +%s) - t_run )) s"
 echo "$label: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

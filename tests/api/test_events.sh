@@ -16,8 +16,6 @@ login A2 ev-alice@example.com "$PW" a2
 login A3 ev-alice@example.com "$PW" a3
 login B1 ev-bob@example.com "$PW" b1
 
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-
 # The events cursor of the user of $TOKEN now.
 cursor_now() {
 	call GET /api/v1/events

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Long polls under load and at the edges of their life:
 #  - 200 polls (20 users x 10 devices) wait while pushes run; every poll
 #    receives every event of its user exactly once and in order (half of
@@ -8,24 +9,6 @@
 #    threads, 12 abandoned polls in a row and a normal request still
 #    succeeds quickly.
 . "$(dirname "$0")/lib.sh"
-
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-
-# Polls tandemd counts as waiting now (from /metrics on loopback).
-waiting_now() {
-	curl -sk --max-time 5 "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
-}
-
-# Wait (up to 5 s) until the waiting count satisfies: [ count OP N ].
-waiting_until() {
-	local op=$1 n=$2 i c
-	for i in $(seq 1 100); do
-		c=$(waiting_now)
-		[ -n "$c" ] && [ "$c" "$op" "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # No sanitizer report and no 5xx in this stack's log so far.
 log_clean() {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Fairness (API.md "Limits and back-off"): no one account can slow the
 # server for the others.  A costly merge answers within
 # TANDEM_MAX_WRITE_MS and holds nobody else up (issue 13, item 2).

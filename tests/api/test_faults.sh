@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Fault injection.  Part 1: three devices push record batches and send
 # messages in a loop while worker processes are killed -9 at random, then
 # the tandemd master and nginx, and the stack is restarted on the same data

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Many hosts on one PostgreSQL (DESIGN.md "Many hosts"; issue 15): two
 # tandemd hosts behind one nginx upstream.
 #  1. four writers on two hosts and a follower pulling meanwhile: versions

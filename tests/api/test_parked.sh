@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Parked waits: a long poll that waits holds no thread.
 #  - 2,000 polls (40 users x 10 devices x 5) wait on 2 workers of 8
 #    threads each while pushes run: every chain of polls gets every event
@@ -14,22 +15,6 @@ if engine_is pg; then
 	export TANDEM_HOSTS=1
 	echo "  note test_parked (postgresql): one host; /metrics counts one host's waiting polls"
 fi
-
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-
-waiting_now() {
-	curl -sk --max-time 5 "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
-}
-
-waiting_until() { # OP N [TRIES of 50 ms]
-	local op=$1 n=$2 tries=${3:-100} i c
-	for i in $(seq 1 "$tries"); do
-		c=$(waiting_now)
-		[ -n "$c" ] && [ "$c" "$op" "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # Resident KiB of the stack's tandemd processes (master, workers, sweeper).
 tandemd_rss() {

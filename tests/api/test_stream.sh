@@ -9,22 +9,6 @@ if engine_is pg; then
 fi
 
 SSE="python3 $TOP/tests/api/sse.py"
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
-
-waiting_now() {
-	curl -sk --max-time 5 "$BASE/metrics" | awk '/^tandem_longpoll_waiting/ {print int($2)}'
-}
-
-waiting_until() { # OP N [TRIES of 50 ms]
-	local op=$1 n=$2 tries=${3:-100} i c
-	for i in $(seq 1 "$tries"); do
-		c=$(waiting_now)
-		[ -n "$c" ] && [ "$c" "$op" "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 push() { # TOKEN ID
 	curl -sk -o /dev/null -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
 	    -d "{\"changes\":[{\"collection\":\"s\",\"id\":\"$2\",\"base_version\":0,\"data\":{\"v\":1}}]}" \

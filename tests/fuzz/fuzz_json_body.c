@@ -11,7 +11,11 @@
  *   naming the field, or 0 with a value inside the bounds it was given;
  * - the canonical form exists for every parsed value, parses back, and is
  *   a fixed point (canonicalising it again gives the same bytes);
- * - jcs_sha256 is "sha256:" and 64 lowercase hex digits.
+ * - jcs_sha256 is "sha256:" and 64 lowercase hex digits;
+ * - the stored round trip keeps a value: its numbers normalised as
+ *   handlers do (json_numbers_normal), its canonical text read back as a
+ *   stored record is (json_load_stored) canonicalises to the same bytes,
+ *   and the answer form (jcs_dump_answer) parses back to it too.
  */
 #include <string.h>
 
@@ -131,6 +135,42 @@ canonical(json_t *v)
 	free(c2);
 }
 
+/* As a record goes: normalised, stored as canonical text, read back. */
+static void
+stored(json_t *v)
+{
+	json_t		*n, *back, *ans;
+	char		*c1, *c2, *a, *c3;
+	json_error_t	 jerr;
+
+	n = json_deep_copy(v);
+	if (n == NULL)
+		return;
+	json_numbers_normal(n);
+	c1 = jcs_dump(n);
+	FUZZ_CHECK(c1 != NULL, "no canonical form after normalising");
+	back = json_load_stored(c1, strlen(c1));
+	FUZZ_CHECK(back != NULL, "stored text does not read back: %s", c1);
+	c2 = jcs_dump(back);
+	FUZZ_CHECK(c2 != NULL && strcmp(c1, c2) == 0,
+	    "the stored round trip changed it:\n%s\n%s", c1, c2 ? c2 : "");
+	a = jcs_dump_answer(back);
+	FUZZ_CHECK(a != NULL, "no answer form");
+	ans = json_loads(a, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
+	FUZZ_CHECK(ans != NULL, "the answer form does not parse: %s", a);
+	json_numbers_normal(ans);
+	c3 = jcs_dump(ans);
+	FUZZ_CHECK(c3 != NULL && strcmp(c1, c3) == 0,
+	    "the answer form is another value:\n%s\n%s", c1, c3 ? c3 : "");
+	json_decref(ans);
+	json_decref(back);
+	json_decref(n);
+	free(a);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -194,6 +234,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	canonical(v);
+	stored(v);
 	json_decref(v);
 	return 0;
 }
