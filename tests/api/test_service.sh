@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test: solo (it loads the machine or measures time: run.sh runs it alone)
 # Service keys (API.md "Service keys"): `tandemd key create|list|revoke`
 # (output, exit codes, duplicate names, bad names and scopes, only the
 # hash kept), the key check (scopes, a device's token, a key on a device
@@ -10,8 +11,6 @@
 # limit.
 . "$(dirname "$0")/lib.sh"
 stack_start TANDEM_RATE_PER_S=0 TANDEM_SEEN_WRITE_MS=0
-
-ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 
 PW=password-service-1
 register svc-alice@example.com "$PW"
