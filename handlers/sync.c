@@ -173,13 +173,15 @@ record_text(struct buf *b, const struct record_row *r)
 	if (buf_adds(b, "{\"collection\":") == -1 ||
 	    text_str(b, r->collection) == -1 ||
 	    buf_adds(b, ",\"id\":") == -1 || text_str(b, r->id) == -1 ||
-	    buf_addf(b, ",\"version\":%lld,\"data\":",
-	    (long long)r->version) == -1 ||
+	    buf_adds(b, ",\"version\":") == -1 ||
+	    buf_addi(b, (long long)r->version) == -1 ||
+	    buf_adds(b, ",\"data\":") == -1 ||
 	    (r->data != NULL ? buf_add(b, r->data, r->data_len) :
 	    buf_adds(b, "null")) == -1 ||
-	    buf_addf(b, ",\"deleted\":%s,\"modified_at\":%lld,"
-	    "\"device_id\":", r->deleted ? "true" : "false",
-	    (long long)r->modified_at) == -1 ||
+	    buf_adds(b, r->deleted ? ",\"deleted\":true,\"modified_at\":" :
+	    ",\"deleted\":false,\"modified_at\":") == -1 ||
+	    buf_addi(b, (long long)r->modified_at) == -1 ||
+	    buf_adds(b, ",\"device_id\":") == -1 ||
 	    (r->device_id[0] != '\0' ? text_str(b, r->device_id) :
 	    buf_adds(b, "null")) == -1 ||
 	    buf_adds(b, ",\"checksum\":") == -1 ||

@@ -53,6 +53,24 @@ buf_adds(struct buf *b, const char *s)
 	return buf_add(b, s, strlen(s));
 }
 
+/* The decimal digits of v, as %lld prints them, without printf's cost
+ * (a pull page writes two per record). */
+int
+buf_addi(struct buf *b, long long v)
+{
+	char			 d[24], *p = d + sizeof(d);
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v :
+			    (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_add(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 int
 buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {

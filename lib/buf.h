@@ -22,6 +22,7 @@ struct buf {
 void	 buf_init(struct buf *, size_t max);
 int	 buf_add(struct buf *, const void *, size_t);
 int	 buf_adds(struct buf *, const char *);
+int	 buf_addi(struct buf *, long long);
 int	 buf_addf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 buf_vaddf(struct buf *, const char *, va_list)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -61,6 +62,30 @@ test_addf_detach_reset(void **state)
 	free(s);
 }
 
+/* buf_addi prints as %lld does, at both ends of the range too. */
+static void
+test_addi(void **state)
+{
+	static const long long v[] = { 0, 1, -1, 9, 10, 1234567890123LL,
+	    -42, 9223372036854775807LL, -9223372036854775807LL - 1 };
+	struct buf	 b;
+	char		 want[32];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		buf_init(&b, 0);
+		assert_int_equal(buf_adds(&b, "x="), 0);
+		assert_int_equal(buf_addi(&b, v[i]), 0);
+		snprintf(want, sizeof(want), "x=%lld", v[i]);
+		assert_string_equal(buf_str(&b), want);
+		buf_release(&b);
+	}
+	buf_init(&b, 3);
+	assert_int_equal(buf_addi(&b, 1234), -1);
+	buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -68,6 +93,7 @@ main(void)
 		cmocka_unit_test(test_add_and_grow),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_addf_detach_reset),
+		cmocka_unit_test(test_addi),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
