@@ -1061,5 +1061,6 @@ const struct store pg_store = {
 	PG_STORE_SESSIONS,
 	PG_STORE_SYNC,
 	PG_STORE_EVENTS,
+	PG_STORE_SERVICE,
 	PG_STORE_ADMIN,
 };

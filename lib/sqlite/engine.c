@@ -712,5 +712,6 @@ const struct store sqlite_store = {
 	SQ_STORE_SESSIONS,
 	SQ_STORE_SYNC,
 	SQ_STORE_EVENTS,
+	SQ_STORE_SERVICE,
 	SQ_STORE_ADMIN,
 };

@@ -42,16 +42,25 @@ run_one() {
 	flock "$out/lock" cat "$out/$n.log"
 }
 solo=()
+pids=()
+running() { # how many of the test jobs run now
+	local p n=0
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+	echo $n
+}
 t_run=$(date +%s)
 for f in "${files[@]}"; do
 	if head -n 20 "$f" | grep -q '^# test: solo'; then
 		solo+=("$f")
 		continue
 	fi
-	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+	# only the test jobs: on PG the run's cluster is a child of this shell
+	# too, and a bare wait would wait for it for ever
+	while [ "$(running)" -ge "$jobs_max" ]; do wait -n "${pids[@]}"; done
 	run_one "$f" &
+	pids+=($!)
 done
-wait
+[ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
 for f in "${solo[@]}"; do run_one "$f"; done
 passed=$(cat "$out"/*.res 2>/dev/null | awk '{p += $1} END {print p + 0}')
 failed=$(cat "$out"/*.res 2>/dev/null | awk '{f += $2} END {print f + 0}')
