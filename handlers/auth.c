@@ -18,6 +18,7 @@
 #include "log.h"
 #include "problem.h"
 #include "rand.h"
+#include "service_rules.h"
 
 static int
 unauthorized(struct resp *resp, const char *code, const char *detail)
@@ -68,6 +69,10 @@ auth_request(struct req *req, struct resp *resp)
 		    "an access token is required (Authorization: Bearer)");
 	for (tok = h + 7; *tok == ' '; tok++)
 		;
+	/* a service key never stands for a device */
+	if (strncmp(tok, SERVICE_KEY_PREFIX, 3) == 0)
+		return unauthorized(resp, "INVALID_TOKEN", "service keys are "
+		    "good on /api/v1/service/ only");
 	t = auth_access_verify(tok, now / 1000, &c);
 	if (t == AUTH_TOK_INVALID)
 		return unauthorized(resp, "INVALID_TOKEN",

@@ -55,6 +55,19 @@ int
 event_append(struct db *db, int64_t user_id, const char *device_id,
     const char *type, const char *session_id, json_t *data, int64_t *seq)
 {
+	return event_append_by(db, user_id, device_id, NULL, type,
+	    session_id, data, seq);
+}
+
+/*
+ * event_append() of an event a service key caused (service: its name,
+ * device_id NULL), or a device (service NULL).
+ */
+int
+event_append_by(struct db *db, int64_t user_id, const char *device_id,
+    const char *service, const char *type, const char *session_id,
+    json_t *data, int64_t *seq)
+{
 	struct event_new e;
 	char		*text;
 	int		 rc;
@@ -64,7 +77,7 @@ event_append(struct db *db, int64_t user_id, const char *device_id,
 	if (text == NULL)
 		return DB_ERROR;
 	e.device_id = device_id;
-	e.service = NULL;
+	e.service = service;
 	e.type = type;
 	e.session_id = session_id;
 	e.data = text;
@@ -483,7 +496,8 @@ out:
 
 struct post_op {
 	int64_t		 user_id;
-	const char	*device_id;
+	const char	*device_id;	/* NULL: a service key */
+	const char	*service;
 	const char	*type;
 	const char	*sid;
 	json_t		*data;
@@ -500,8 +514,8 @@ post_tx(struct db *db, void *arg)
 
 	json_decref(p->event);
 	p->event = NULL;
-	if ((rc = event_append(db, p->user_id, p->device_id, p->type, p->sid,
-	    json_incref(p->data), &seq)) != DB_OK)
+	if ((rc = event_append_by(db, p->user_id, p->device_id, p->service,
+	    p->type, p->sid, json_incref(p->data), &seq)) != DB_OK)
 		return rc;
 	if ((rc = db_event_get(db, p->user_id, seq, &e)) != DB_OK)
 		return rc == DB_NOTFOUND ? DB_ERROR : rc;
@@ -512,7 +526,9 @@ post_tx(struct db *db, void *arg)
 
 /*
  * POST /api/v1/events {type, data, session_id?}
- * 201 {event:{seq, type, at, device_id, data}}
+ * POST /api/v1/service/users/{uid}/events (a key with scope events: the
+ *     event is the key's, device_id null and service its name)
+ * 201 {event:{seq, type, at, device_id, data, service?}}
  * 400 VALIDATION_FAILED (field: type not "app." + 1..60 of [a-z0-9._-],
  *     a system type included; data missing; session_id not an id)
  * 413 PAYLOAD_TOO_LARGE (field data: canonical size over
@@ -556,6 +572,7 @@ handle_events_post(struct req *req, struct resp *resp)
 		    (long long)cfg.max_event_bytes);
 	p.user_id = req->user_id;
 	p.device_id = req->device_id;
+	p.service = req->service;
 	if ((rc = db_tx(req_db(req), post_tx, &p)) != DB_OK) {
 		json_decref(p.event);
 		return answer_db(resp, rc);

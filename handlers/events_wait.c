@@ -24,23 +24,29 @@
 
 /*
  * The event object that /events answers: {seq, type, at, device_id,
- * data}, its data read back keeping every number.  NULL when out of
- * memory; data that no longer parses reads as null rather than losing
- * the event.
+ * data}, and service (the key's name) when a service key caused it, its
+ * data read back keeping every number.  NULL when out of memory; data
+ * that no longer parses reads as null rather than losing the event.
  */
 json_t *
 event_json(const struct event_row *e)
 {
-	json_t	*data = NULL;
+	json_t	*data = NULL, *o;
 
 	if (e->data != NULL)
 		data = json_load_stored(e->data, e->data_len);
-	return json_pack("{s:I, s:s, s:I, s:o, s:o}",
+	o = json_pack("{s:I, s:s, s:I, s:o, s:o}",
 	    "seq", (json_int_t)e->seq, "type", e->type,
 	    "at", (json_int_t)e->at,
 	    "device_id", e->device_id[0] != '\0' ?
 	    json_string(e->device_id) : json_null(),
 	    "data", data != NULL ? data : json_null());
+	if (o != NULL && e->service[0] != '\0' &&
+	    json_object_set_new(o, "service", json_string(e->service)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 static int

@@ -8,8 +8,9 @@
  *
  * The dispatcher (routes.c, the one route table) has done the front-line
  * work already: 404/405, body size, the token check (ROUTE_AUTH:
- * req->user_id, req->device_id), the rate limit and JSON parsing
- * (req->json; NULL for an empty body).
+ * req->user_id, req->device_id) or the key check (ROUTE_SERVICE:
+ * req->service, and req->user_id of the path's {uid}, device_id NULL),
+ * the rate limit and JSON parsing (req->json; NULL for an empty body).
  */
 #ifndef TANDEM_HANDLERS_H
 #define TANDEM_HANDLERS_H
@@ -21,6 +22,7 @@
 #include "http.h"
 #include "jcs.h"
 #include "request.h"
+#include "service_rules.h"
 #include "store.h"
 
 typedef int (*handler_fn)(struct req *, struct resp *);
@@ -29,6 +31,13 @@ typedef int (*handler_fn)(struct req *, struct resp *);
 #define ROUTE_ADMIN	0x2	/* only through nginx's admin locations */
 /* The body may be TANDEM_MAX_IMPORT_BYTES, read after the token check. */
 #define ROUTE_BIG_BODY	0x4
+/*
+ * A service key is required instead of a token (/api/v1/service/...),
+ * with the scopes of ROUTE_SCOPE(SCOPE_EVENTS) etc. (none: any key).
+ */
+#define ROUTE_SERVICE	0x8
+#define ROUTE_SCOPE(s)	(SCOPE_BIT(s) << 8)
+#define ROUTE_SCOPES(flags) (((unsigned)(flags) >> 8) & SCOPES_ALL)
 
 struct route {
 	enum http_method method;
@@ -170,6 +179,9 @@ int	 handle_conflicts_resolve(struct req *, struct resp *);
 int	 event_append(struct db *, int64_t user_id, const char *device_id,
 	    const char *type, const char *session_id, json_t *data,
 	    int64_t *seq);
+int	 event_append_by(struct db *, int64_t user_id, const char *device_id,
+	    const char *service, const char *type, const char *session_id,
+	    json_t *data, int64_t *seq);
 json_t	*event_json(const struct event_row *);
 int	 events_sweep(struct db *, int64_t now);
 void	 events_worker_start(void);
@@ -182,6 +194,14 @@ int	 handle_auth_link(struct req *, struct resp *);
 int	 handle_auth_link_token(struct req *, struct resp *);
 int	 handle_links_approve(struct req *, struct resp *);
 int	 handle_links_deny(struct req *, struct resp *);
+
+/* handlers/service.c */
+int	 service_request(struct req *, struct resp *, unsigned need);
+int	 service_user(struct req *, struct resp *);
+int	 handle_service_users_get(struct req *, struct resp *);
+
+/* handlers/keys.c: `tandemd key ...` */
+int	 keys_command(int argc, char *argv[]);
 
 /* handlers/admin.c */
 int	 handle_admin_stats(struct req *, struct resp *);

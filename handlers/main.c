@@ -6,6 +6,8 @@
  *	tandemd [serve]		run the server (the default)
  *	tandemd migrate		apply migrations and exit
  *	tandemd backup FILE	write a consistent copy of the database
+ *	tandemd key ...		create, list and revoke service keys
+ *				(handlers/keys.c)
  *	tandemd config		print the configuration table (Markdown)
  *	tandemd version
  */
@@ -52,9 +54,11 @@ main(int argc, char *argv[])
 		rc = config_dump_table();
 	else if (strcmp(cmd, "backup") == 0 && argc == 3)
 		rc = db_engine()->backup(argv[2]) == -1;
+	else if (strcmp(cmd, "key") == 0)
+		rc = keys_command(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "usage: tandemd [serve | migrate | config | "
-		    "backup FILE | version]\n");
+		    "backup FILE | key ... | version]\n");
 		rc = 2;
 	}
 	config_free();

@@ -152,14 +152,15 @@ log_request(struct req *req, struct resp *resp, int64_t dur_us)
 	/* a path may hold any byte nginx decoded: log it as valid UTF-8 */
 	if ((path = strdup(req->path ? req->path : "")) != NULL)
 		utf8_scrub(path);
-	f = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s?}",
+	f = json_pack("{s:s, s:s, s:i, s:f, s:s, s:s?, s:s?}",
 	    "method", req->method < HTTP__MAX ?
 	    http_method_names[req->method] : "?",
 	    "path", path ? path : "?",
 	    "status", resp->status,
 	    "ms", (double)dur_us / 1000.0,
 	    "request_id", req->request_id,
-	    "device", req->device_id);
+	    "device", req->device_id,
+	    "service", req->service);
 	if (f != NULL && resp->status >= 400 && resp->body != NULL)
 		json_object_set(f, "code", json_object_get(resp->body, "code"));
 	log_json(lvl, "request", f);

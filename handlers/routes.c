@@ -1,8 +1,10 @@
 /*
  * The route table and the dispatcher: the front-line work done once for
  * every request, in the contract's order: cross-origin headers and the
- * preflight of an allowed Origin, route (404/405), size (413), token
- * (401), rate limit (429), then the body (415/400), then the handler.
+ * preflight of an allowed Origin, route (404/405), size (413), token or
+ * service key (401, then a key's scope: 403), rate limit (429), then the
+ * query and the path (400; a service route's {uid}: 404), the body
+ * (415/400), then the handler.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,10 @@ const struct route routes[] = {
 	{ HTTP_GET,    "/api/v1/export",			handle_export, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/events",			handle_events_poll, ROUTE_AUTH },
 	{ HTTP_POST,   "/api/v1/events",			handle_events_post, ROUTE_AUTH },
+	{ HTTP_GET,    "/api/v1/service/users",		handle_service_users_get, ROUTE_SERVICE },
+	{ HTTP_POST,   "/api/v1/service/users/:uid/events", handle_events_post, ROUTE_SERVICE | ROUTE_SCOPE(SCOPE_EVENTS) },
+	{ HTTP_POST,   "/api/v1/service/users/:uid/sync/push", handle_sync_push, ROUTE_SERVICE | ROUTE_SCOPE(SCOPE_RECORDS) },
+	{ HTTP_GET,    "/api/v1/service/users/:uid/sync/pull", handle_sync_pull, ROUTE_SERVICE | ROUTE_SCOPE(SCOPE_RECORDS) },
 	{ HTTP_GET,    "/api/v1/admin/stats",		handle_admin_stats, ROUTE_ADMIN },
 	{ HTTP_GET,    "/metrics",				handle_metrics, ROUTE_ADMIN },
 	{ HTTP__MAX, NULL, NULL, 0 }
@@ -127,7 +133,7 @@ static void
 params_fix_names(struct req *req)
 {
 	static const char *const names[] = { "did", "sid", "c", "rid", "cid",
-	    "lid", NULL };
+	    "lid", "uid", NULL };
 	int	 i, j;
 
 	for (i = 0; i < req->nparams; i++)
@@ -146,7 +152,8 @@ params_fix_names(struct req *req)
  * Path parameters must have the contract's shapes: client ids and
  * collection names are 400 VALIDATION_FAILED otherwise; conflict ids are
  * numbers, and anything else cannot exist (404); a link id of another
- * shape is no link (404 LINK_NOT_FOUND, as an unknown one).
+ * shape is no link (404 LINK_NOT_FOUND, as an unknown one); a user's id
+ * is looked up as it is (service_user: 404 unless it exists).
  */
 static int
 params_check(struct req *req, struct resp *resp)
@@ -172,6 +179,8 @@ params_check(struct req *req, struct resp *resp)
 			if (!valid_id(v))
 				return problem(resp, 404, "LINK_NOT_FOUND",
 				    "no such link");
+		} else if (strcmp(n, "uid") == 0) {
+			continue;
 		} else if (!valid_id(v))
 			return problem_field(resp, 400, "VALIDATION_FAILED",
 			    strcmp(n, "did") == 0 ? "device_id" :
@@ -436,12 +445,19 @@ dispatch(FCGX_Request *r)
 		goto send;
 	if ((route->flags & ROUTE_AUTH) && auth_request(&req, &resp) != 0)
 		goto send;
-	if ((route->flags & ROUTE_AUTH) && cfg.rate_per_s > 0 &&
-	    ratelimit_take(req.user_id, req.device_id, &retry) == -1) {
+	if ((route->flags & ROUTE_SERVICE) &&
+	    service_request(&req, &resp, ROUTE_SCOPES(route->flags)) != 0)
+		goto send;
+	if (((route->flags & ROUTE_AUTH) && cfg.rate_per_s > 0 &&
+	    ratelimit_take(req.user_id, req.device_id, &retry) == -1) ||
+	    ((route->flags & ROUTE_SERVICE) && cfg.service_rate_per_s > 0 &&
+	    ratelimit_take_service(req.service, &retry) == -1)) {
 		resp_header(&resp, "Retry-After", "%d", (int)(retry + 0.999));
 		problem(&resp, 429, "RATE_LIMITED",
-		    "more than %lld requests per second from this device",
-		    (long long)cfg.rate_per_s);
+		    "more than %lld requests per second from this %s",
+		    (long long)(route->flags & ROUTE_SERVICE ?
+		    cfg.service_rate_per_s : cfg.rate_per_s),
+		    route->flags & ROUTE_SERVICE ? "service key" : "device");
 		problem_set(&resp, "retry_after_s",
 		    json_integer((json_int_t)(retry + 0.999)));
 		goto send;
@@ -454,7 +470,9 @@ dispatch(FCGX_Request *r)
 		    "malformed query string");
 		goto send;
 	}
-	if (params_check(&req, &resp) != 0 || body_parse(&req, &resp) != 0)
+	if (params_check(&req, &resp) != 0 ||
+	    ((route->flags & ROUTE_SERVICE) && service_user(&req, &resp) != 0) ||
+	    body_parse(&req, &resp) != 0)
 		goto send;
 	route->handler(&req, &resp);
 send:

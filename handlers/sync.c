@@ -79,7 +79,8 @@ static const struct outcome push_outcomes[PUSH__MAX] = {
 /* A push: one operation over the whole batch. */
 struct push {
 	int64_t		 user_id;
-	const char	*device_id;
+	const char	*device_id;	/* NULL: a service key pushes */
+	const char	*service;	/* its name, or NULL */
 	enum sync_strategy strategy;
 	struct change	*cs;
 	size_t		 n;
@@ -161,9 +162,10 @@ text_str(struct buf *b, const char *s)
 
 /*
  * Append a record in pull shape as JSON text: {collection, id, version,
- * data|null, deleted, modified_at, device_id, checksum}.  The data is
- * stored as canonical JSON text and goes out as it is, never parsed and
- * printed again.  Returns 0 or -1.
+ * data|null, deleted, modified_at, device_id, checksum}, and service
+ * when a service key wrote it.  The data is stored as canonical JSON
+ * text and goes out as it is, never parsed and printed again.  Returns
+ * 0 or -1.
  */
 int
 record_text(struct buf *b, const struct record_row *r)
@@ -183,7 +185,9 @@ record_text(struct buf *b, const struct record_row *r)
 	    (r->device_id[0] != '\0' ? text_str(b, r->device_id) :
 	    buf_adds(b, "null")) == -1 ||
 	    buf_adds(b, ",\"checksum\":") == -1 ||
-	    text_str(b, r->checksum) == -1 || buf_adds(b, "}") == -1)
+	    text_str(b, r->checksum) == -1 ||
+	    (r->service[0] != '\0' && (buf_adds(b, ",\"service\":") == -1 ||
+	    text_str(b, r->service) == -1)) || buf_adds(b, "}") == -1)
 		return -1;
 	return 0;
 }
@@ -192,18 +196,24 @@ record_text(struct buf *b, const struct record_row *r)
 json_t *
 record_json(const struct record_row *r)
 {
-	json_t	*data = json_null();
+	json_t	*data = json_null(), *o;
 
 	if (r->data != NULL &&
 	    (data = json_load_stored(r->data, r->data_len)) == NULL)
 		return NULL;
-	return json_pack("{s:s, s:s, s:I, s:o, s:b, s:I, s:o, s:s}",
+	o = json_pack("{s:s, s:s, s:I, s:o, s:b, s:I, s:o, s:s}",
 	    "collection", r->collection, "id", r->id,
 	    "version", (json_int_t)r->version, "data", data,
 	    "deleted", r->deleted, "modified_at", (json_int_t)r->modified_at,
 	    "device_id", r->device_id[0] != '\0' ?
 	    json_string(r->device_id) : json_null(),
 	    "checksum", r->checksum);
+	if (o != NULL && r->service[0] != '\0' &&
+	    json_object_set_new(o, "service", json_string(r->service)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 /* "changes[i].member" (or "changes[i]" when member is NULL) in b. */
@@ -521,7 +531,7 @@ push_write(struct db *db, struct push *p, const struct change *c,
 	w.checksum = sum;
 	w.modified_at = modified_at;
 	w.device_id = p->device_id;
-	w.service = NULL;
+	w.service = p->service;
 	w.history_keep = cfg.history_keep;
 	if ((rc = db_record_put(db, p->user_id, &w, old)) != DB_OK)
 		return rc;
@@ -563,9 +573,10 @@ push_conflict(struct db *db, struct push *p, const struct change *c,
 		return rc;
 	if ((rc = db_conflict_insert(db, p->user_id, &n, id)) != DB_OK)
 		return rc;
-	return event_append(db, p->user_id, p->device_id, "conflict.created",
-	    NULL, json_pack("{s:I, s:s, s:s}", "conflict_id", (json_int_t)*id,
-	    "collection", c->collection, "record_id", c->id), NULL);
+	return event_append_by(db, p->user_id, p->device_id, p->service,
+	    "conflict.created", NULL, json_pack("{s:I, s:s, s:s}",
+	    "conflict_id", (json_int_t)*id, "collection", c->collection,
+	    "record_id", c->id), NULL);
 }
 
 /*
@@ -788,7 +799,8 @@ push_one(struct db *db, struct push *p, struct change *c)
 /*
  * The push as one operation: every change in order, the quota over the
  * whole batch (past it, nothing is written), one record.changed event
- * for what was written, the device's push time and the user's cursor.
+ * for what was written, the device's push time (a service key has none)
+ * and the user's cursor.
  */
 static int
 push_tx(struct db *db, void *arg)
@@ -821,10 +833,11 @@ push_tx(struct db *db, void *arg)
 		    PUSH_QUOTA_RECORDS;
 		return DB_ROLLBACK;
 	}
-	if (p->count > 0 && (rc = event_append(db, p->user_id, p->device_id,
-	    "record.changed", NULL, json_pack("{s:O, s:I, s:I}",
-	    "collections", p->written, "count", (json_int_t)p->count,
-	    "version", (json_int_t)p->newest), NULL)) != DB_OK)
+	if (p->count > 0 && (rc = event_append_by(db, p->user_id,
+	    p->device_id, p->service, "record.changed", NULL,
+	    json_pack("{s:O, s:I, s:I}", "collections", p->written, "count",
+	    (json_int_t)p->count, "version", (json_int_t)p->newest), NULL)) !=
+	    DB_OK)
 		return rc;
 	if (p->device_id != NULL && (rc = db_device_push_mark(db, p->user_id,
 	    p->device_id, p->now)) != DB_OK)
@@ -836,6 +849,9 @@ push_tx(struct db *db, void *arg)
 
 /*
  * POST /sync/push {changes:[...], strategy?}
+ * POST /service/users/{uid}/sync/push (a key with scope records: what it
+ *	writes, conflicts included, has device_id null, and its records,
+ *	revisions and events service: its name)
  *	200 {results:[{collection, id, status, version, conflict_id?,
  *	    server?}], cursor}
  *	400 VALIDATION_FAILED (body, strategy, changes, changes[i].*:
@@ -888,6 +904,7 @@ handle_sync_push(struct req *req, struct resp *resp)
 			goto out;
 	p.user_id = req->user_id;
 	p.device_id = req->device_id;
+	p.service = req->service;
 	p.strategy = (enum sync_strategy)strategy;
 	p.now = now_ms();
 	if (p.strategy == SYNC_MERGE) {
@@ -966,7 +983,7 @@ bad:
 /* One pull page, read in one snapshot. */
 struct pull {
 	int64_t		 user_id;
-	const char	*device_id;
+	const char	*device_id;	/* NULL: a service key pulls */
 	int64_t		 since;
 	struct names	 colls;
 	int64_t		 limit;
@@ -1014,7 +1031,8 @@ pull_read(struct db *db, void *arg)
 	if ((rc = db_pull_state(db, p->user_id, p->device_id, &st)) != DB_OK)
 		return rc == DB_NOTFOUND ? DB_ERROR : rc;
 	p->floor = st.purge_floor;
-	p->mark = st.device_known && (st.last_pull_at == 0 ||
+	p->mark = p->device_id != NULL && st.device_known &&
+	    (st.last_pull_at == 0 ||
 	    st.last_pull_at + PULL_MARK_MS <= p->now);
 	if ((p->expired = pull_expired(p->since, p->floor)))
 		return DB_OK;
@@ -1039,12 +1057,14 @@ pull_mark_tx(struct db *db, void *arg)
 
 /*
  * GET /sync/pull?since=V&collections=a,b&limit=N
+ * GET /service/users/{uid}/sync/pull?... (a key with scope records)
  *	200 {changes:[...], cursor, more}
  *	400 VALIDATION_FAILED (since, limit, collections)
  *	410 CURSOR_EXPIRED (since below the user's purge floor)
  *	503 SERVICE_UNAVAILABLE
  * The device's last pull time is written at most once a second, best
- * effort (a busy database does not fail a pull).
+ * effort (a busy database does not fail a pull); a service key has no
+ * device to mark.
  */
 int
 handle_sync_pull(struct req *req, struct resp *resp)

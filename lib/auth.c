@@ -167,6 +167,22 @@ auth_refresh_token(char out[AUTH_REFRESH_LEN + 1])
 	return 0;
 }
 
+/*
+ * A service key: "tk_" and 32 random bytes in base64url without padding
+ * (43 characters), as a refresh token is made.  Returns 0 or -1.
+ */
+int
+auth_service_key(char out[AUTH_SERVICE_KEY_LEN + 1])
+{
+	memcpy(out, "tk_", 3);
+	if (auth_refresh_token(out + 3) == -1) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* The SHA-256 of a token or key: the only form the store keeps. */
 void
 auth_token_hash(const char *token, unsigned char out[32])
 {

@@ -1,7 +1,7 @@
 /*
- * auth: passwords (argon2id), access tokens (HS256 JWTs with libjwt) and
- * refresh tokens (256-bit random, stored only as SHA-256 hashes).  No
- * secret, password or token is ever logged.
+ * auth: passwords (argon2id), access tokens (HS256 JWTs with libjwt),
+ * refresh tokens and service keys (256-bit random, stored only as
+ * SHA-256 hashes).  No secret, password, token or key is ever logged.
  */
 #ifndef TANDEM_AUTH_H
 #define TANDEM_AUTH_H
@@ -11,6 +11,7 @@
 
 #define AUTH_FAMILY_LEN		32	/* hex chars of a login family id */
 #define AUTH_REFRESH_LEN	43	/* base64url of 32 bytes */
+#define AUTH_SERVICE_KEY_LEN	46	/* "tk_" + base64url of 32 bytes */
 
 enum auth_tok { AUTH_TOK_OK, AUTH_TOK_INVALID, AUTH_TOK_EXPIRED };
 
@@ -32,6 +33,7 @@ enum auth_tok auth_access_verify(const char *token, int64_t now_s,
 	    struct access_claims *);
 void	 auth_claims_free(struct access_claims *);
 int	 auth_refresh_token(char out[AUTH_REFRESH_LEN + 1]);
+int	 auth_service_key(char out[AUTH_SERVICE_KEY_LEN + 1]);
 void	 auth_token_hash(const char *token, unsigned char out[32]);
 
 #endif

@@ -102,6 +102,11 @@ static const struct conf_var vars[] = {
 	  "requests per second per device; 0 turns the limit off" },
 	{ "TANDEM_RATE_BURST", I(rate_burst), "100", 1, 1000000,
 	  "burst per device" },
+	{ "TANDEM_SERVICE_RATE_PER_S", I(service_rate_per_s), "500", 0,
+	  1000000, "requests per second per service key; 0 turns the limit "
+	  "off" },
+	{ "TANDEM_SERVICE_RATE_BURST", I(service_rate_burst), "1000", 1,
+	  1000000, "burst per service key" },
 	{ "TANDEM_SECRET_GUARD", G(secret_guard), "1", 0, 0,
 	  "records holding a secret (a private key, a live token): 1 or "
 	  "refuse: 422 SECRET_REJECTED; redact: stored with each one "

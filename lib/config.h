@@ -47,6 +47,8 @@ struct config {
 	int64_t	 max_devices;
 	int64_t	 rate_per_s;
 	int64_t	 rate_burst;
+	int64_t	 service_rate_per_s;
+	int64_t	 service_rate_burst;
 	int64_t	 secret_guard;		/* enum secret_guard */
 	int64_t	 access_ttl_s;
 	int64_t	 refresh_ttl_s;

@@ -44,6 +44,7 @@ req_free(struct req *req)
 	free(req->user_pub);
 	free(req->device_id);
 	free(req->jti);
+	free(req->service);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -52,6 +52,11 @@ struct req {
 	char		*user_pub;	/* the user's public id (JWT sub) */
 	char		*device_id;	/* JWT did */
 	char		*jti;
+	/* Set by the key check of ROUTE_SERVICE routes: the key's name and
+	 * scopes; user_id and user_pub are then the {uid} of the path, and
+	 * device_id is NULL (a service is no device). */
+	char		*service;
+	unsigned	 scopes;
 	int64_t		 start_us;
 	int		 waited;	/* a long poll that waited */
 	struct db	*db;		/* borrowed by req_db(), or NULL */

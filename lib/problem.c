@@ -41,6 +41,7 @@ static const struct {
 	{ "CONFLICT_STALE",		"Conflict stale" },
 	{ "RATE_LIMITED",		"Rate limited" },
 	{ "FORBIDDEN",			"Forbidden" },
+	{ "SCOPE_MISSING",		"Scope missing" },
 	{ "QUOTA_EXCEEDED",		"Quota exceeded" },
 	{ "URI_TOO_LONG",		"URI too long" },
 	{ "HEADERS_TOO_LARGE",		"Headers too large" },

@@ -113,28 +113,23 @@ slot_of(struct rl_set *a, struct rl_set *b, uint64_t key, int64_t now,
 }
 
 /*
- * Take one token from the device's bucket.  Returns 0 when allowed, -1
- * when the bucket is empty, with the seconds until the next token in
- * *retry_after_s.  In the one case the table has no room (every slot the
- * device may use holds a bucket still refilling: an overloaded host) the
- * request is refused for a second rather than given a fresh bucket.
+ * Take one token from the bucket of key (rate tokens a second, at most
+ * burst).  Returns 0 when allowed, -1 when the bucket is empty, with the
+ * seconds until the next token in *retry_after_s.  In the one case the
+ * table has no room (every slot the key may use holds a bucket still
+ * refilling: an overloaded host) the request is refused for a second
+ * rather than given a fresh bucket.
  */
-int
-ratelimit_take(int64_t user_id, const char *device_id, double *retry_after_s)
+static int
+bucket_take(uint64_t key, double rate, double burst, double *retry_after_s)
 {
 	static _Atomic int64_t warned_us;
-	uint64_t	 key;
 	struct rl_set	*a, *b, *first, *second;
 	struct rl_slot	*slot;
 	int64_t		 now = mono_us();
-	double		 rate = (double)cfg.rate_per_s;
-	double		 burst = (double)cfg.rate_burst;
 	int		 rc = 0;
 
 	*retry_after_s = 0;
-	if (sets == NULL || cfg.rate_per_s <= 0)
-		return 0;
-	key = keyhash_device(user_id, device_id);
 	a = &sets[key & (RL_SETS - 1)];
 	b = &sets[(key >> 32) & (RL_SETS - 1)];
 	/* two locks, always in address order */
@@ -166,8 +161,35 @@ ratelimit_take(int64_t user_id, const char *device_id, double *retry_after_s)
 	pthread_mutex_unlock(&first->lock);
 	if (slot == NULL && now - warned_us > 10000000) {
 		warned_us = now;
-		log_msg(LOG_WARN, "rate limiter: no room for a device's "
-		    "bucket; refused for a second");
+		log_msg(LOG_WARN, "rate limiter: no room for a bucket; "
+		    "refused for a second");
 	}
 	return rc;
+}
+
+/* Take one token from the device's bucket (bucket_take). */
+int
+ratelimit_take(int64_t user_id, const char *device_id, double *retry_after_s)
+{
+	*retry_after_s = 0;
+	if (sets == NULL || cfg.rate_per_s <= 0)
+		return 0;
+	return bucket_take(keyhash_device(user_id, device_id),
+	    (double)cfg.rate_per_s, (double)cfg.rate_burst, retry_after_s);
+}
+
+/*
+ * Take one token from service key name's bucket (bucket_take).  Its
+ * bucket sits in the devices' table under user id -1, which no user
+ * has, so a key never shares a device's bucket.
+ */
+int
+ratelimit_take_service(const char *name, double *retry_after_s)
+{
+	*retry_after_s = 0;
+	if (sets == NULL || cfg.service_rate_per_s <= 0)
+		return 0;
+	return bucket_take(keyhash_device(-1, name),
+	    (double)cfg.service_rate_per_s, (double)cfg.service_rate_burst,
+	    retry_after_s);
 }

@@ -318,6 +318,17 @@ struct link_row {
 	int64_t		 decided_at;		/* 0: pending */
 };
 
+/* ---- service keys ----------------------------------------------------------- */
+
+#define DB_SCOPES_CAP	32	/* "events,records" */
+
+struct service_key_row {
+	char	 name[DB_COLL_CAP];	/* 1..64 of [a-z0-9_-] */
+	char	 scopes[DB_SCOPES_CAP];	/* "events", "records", "events,records" */
+	int64_t	 created_at;
+	int64_t	 last_used_at;		/* 0: never */
+};
+
 /* ---- admin ------------------------------------------------------------------ */
 
 struct admin_counts {
@@ -344,6 +355,7 @@ typedef int (*conflict_cb)(void *, const struct conflict_row *);
 typedef int (*event_cb)(void *, const struct event_row *);
 typedef int (*revision_cb)(void *, const struct revision_row *);
 typedef int (*tombstone_cb)(void *, const struct tombstone_key *);
+typedef int (*service_key_cb)(void *, const struct service_key_row *);
 /* A (user, id) pair: a device gone offline, a session to sweep. */
 typedef int (*key_cb)(void *, int64_t user_id, const char *id);
 
@@ -396,6 +408,8 @@ struct store {
 	int	(*user_get_by_email)(struct db *, const char *email,
 		    struct user_row *);
 	int	(*user_get_by_id)(struct db *, int64_t id, struct user_row *);
+	int	(*user_get_by_public_id)(struct db *, const char *public_id,
+		    struct user_row *);
 
 	/* devices */
 	int	(*device_check)(struct db *, const char *user_pub,
@@ -541,6 +555,23 @@ struct store {
 		    int64_t batch, int *done);
 	int	(*events_oldest)(struct db *, int64_t *at);
 
+	/*
+	 * service keys, looked up by the SHA-256 of the key (the key itself
+	 * is never stored): insert is DB_CONSTRAINT when the name (or the
+	 * hash) exists, delete DB_NOTFOUND for an unknown name; touch writes
+	 * last_used_at = now only when it is at or before `before` (or never
+	 * written), DB_NOTFOUND when it was not.
+	 */
+	int	(*service_key_insert)(struct db *, const char *name,
+		    const unsigned char hash[32], const char *scopes,
+		    int64_t now);
+	int	(*service_key_get_by_hash)(struct db *,
+		    const unsigned char hash[32], struct service_key_row *);
+	int	(*service_keys_list)(struct db *, service_key_cb, void *);
+	int	(*service_key_delete)(struct db *, const char *name);
+	int	(*service_key_touch)(struct db *, const char *name, int64_t now,
+		    int64_t before);
+
 	/* admin */
 	int	(*admin_counts)(struct db *, int64_t online_since,
 		    struct admin_counts *);
@@ -583,6 +614,7 @@ void	 event_row_release(struct event_row *);
 #define db_user_insert(db, ...)		DB_CALL(db, user_insert, __VA_ARGS__)
 #define db_user_get_by_email(db, ...)	DB_CALL(db, user_get_by_email, __VA_ARGS__)
 #define db_user_get_by_id(db, ...)	DB_CALL(db, user_get_by_id, __VA_ARGS__)
+#define db_user_get_by_public_id(db, ...) DB_CALL(db, user_get_by_public_id, __VA_ARGS__)
 #define db_device_check(db, ...)	DB_CALL(db, device_check, __VA_ARGS__)
 #define db_device_get(db, ...)		DB_CALL(db, device_get, __VA_ARGS__)
 #define db_devices_list(db, ...)	DB_CALL(db, devices_list, __VA_ARGS__)
@@ -643,6 +675,11 @@ void	 event_row_release(struct event_row *);
 #define db_events_page(db, ...)		DB_CALL(db, events_page, __VA_ARGS__)
 #define db_events_prune(db, ...)	DB_CALL(db, events_prune, __VA_ARGS__)
 #define db_events_oldest(db, ...)	DB_CALL(db, events_oldest, __VA_ARGS__)
+#define db_service_key_insert(db, ...)	DB_CALL(db, service_key_insert, __VA_ARGS__)
+#define db_service_key_get_by_hash(db, ...) DB_CALL(db, service_key_get_by_hash, __VA_ARGS__)
+#define db_service_keys_list(db, ...)	DB_CALL(db, service_keys_list, __VA_ARGS__)
+#define db_service_key_delete(db, ...)	DB_CALL(db, service_key_delete, __VA_ARGS__)
+#define db_service_key_touch(db, ...)	DB_CALL(db, service_key_touch, __VA_ARGS__)
 #define db_admin_counts(db, ...)	DB_CALL(db, admin_counts, __VA_ARGS__)
 #define db_link_insert(db, ...)		DB_CALL(db, link_insert, __VA_ARGS__)
 #define db_link_get(db, ...)		DB_CALL(db, link_get, __VA_ARGS__)

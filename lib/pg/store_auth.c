@@ -83,6 +83,19 @@ pg_user_get_by_id(struct db *db, int64_t id, struct user_row *u)
 	return user_read(&q, u);
 }
 
+/* The user of a public id (the id a service key names a user by). */
+int
+pg_user_get_by_public_id(struct db *db, const char *public_id,
+    struct user_row *u)
+{
+	struct pgq	 q;
+
+	pgq_init(&q, db, "SELECT " USER_COLS " FROM users "
+	    "WHERE public_id = $1");
+	pgq_text(&q, public_id);
+	return user_read(&q, u);
+}
+
 /* The token check's one indexed lookup: the device of user_pub. */
 int
 pg_device_check(struct db *db, const char *user_pub, const char *device_id,

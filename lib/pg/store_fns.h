@@ -13,6 +13,8 @@ int	 pg_user_insert(struct db *, const char *public_id, const char *email,
 int	 pg_user_get_by_email(struct db *, const char *email,
 	    struct user_row *);
 int	 pg_user_get_by_id(struct db *, int64_t id, struct user_row *);
+int	 pg_user_get_by_public_id(struct db *, const char *public_id,
+	    struct user_row *);
 int	 pg_device_check(struct db *, const char *user_pub,
 	    const char *device_id, struct device_auth *);
 int	 pg_device_get(struct db *, int64_t user_id, const char *device_id,
@@ -137,6 +139,16 @@ int	 pg_events_prune(struct db *, int64_t before_at, int64_t batch,
 	    int *done);
 int	 pg_events_oldest(struct db *, int64_t *at);
 
+/* service keys */
+int	 pg_service_key_insert(struct db *, const char *name,
+	    const unsigned char hash[32], const char *scopes, int64_t now);
+int	 pg_service_key_get_by_hash(struct db *, const unsigned char hash[32],
+	    struct service_key_row *);
+int	 pg_service_keys_list(struct db *, service_key_cb, void *);
+int	 pg_service_key_delete(struct db *, const char *name);
+int	 pg_service_key_touch(struct db *, const char *name, int64_t now,
+	    int64_t before);
+
 /* admin */
 int	 pg_admin_counts(struct db *, int64_t online_since,
 	    struct admin_counts *);
@@ -160,6 +172,7 @@ int	 pg_link_misses_prune(struct db *, int64_t before);
 	.user_insert = pg_user_insert, \
 	.user_get_by_email = pg_user_get_by_email, \
 	.user_get_by_id = pg_user_get_by_id, \
+	.user_get_by_public_id = pg_user_get_by_public_id, \
 	.device_check = pg_device_check, \
 	.device_get = pg_device_get, \
 	.devices_list = pg_devices_list, \
@@ -226,6 +239,13 @@ int	 pg_link_misses_prune(struct db *, int64_t before);
 	.events_page = pg_events_page, \
 	.events_prune = pg_events_prune, \
 	.events_oldest = pg_events_oldest
+
+#define PG_STORE_SERVICE \
+	.service_key_insert = pg_service_key_insert, \
+	.service_key_get_by_hash = pg_service_key_get_by_hash, \
+	.service_keys_list = pg_service_keys_list, \
+	.service_key_delete = pg_service_key_delete, \
+	.service_key_touch = pg_service_key_touch
 
 #define PG_STORE_ADMIN \
 	.admin_counts = pg_admin_counts

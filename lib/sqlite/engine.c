@@ -712,6 +712,7 @@ const struct store sqlite_store = {
 	SQ_STORE_SESSIONS,
 	SQ_STORE_SYNC,
 	SQ_STORE_EVENTS,
+	SQ_STORE_SERVICE,
 	SQ_STORE_ADMIN,
 	SQ_STORE_LINKS,
 };

@@ -79,6 +79,20 @@ sq_user_get_by_id(struct db *db, int64_t id, struct user_row *u)
 	return user_read(db, st, u);
 }
 
+/* The user of a public id (the id a service key names a user by). */
+int
+sq_user_get_by_public_id(struct db *db, const char *public_id,
+    struct user_row *u)
+{
+	sqlite3_stmt	*st;
+
+	st = sq_prepare(db, "SELECT " USER_COLS " FROM users "
+	    "WHERE public_id = ?1");
+	if (st != NULL)
+		sq_bind_text(st, 1, public_id);
+	return user_read(db, st, u);
+}
+
 /* The token check's one indexed lookup: the device of user_pub. */
 int
 sq_device_check(struct db *db, const char *user_pub, const char *device_id,

@@ -13,6 +13,8 @@ int	 sq_user_insert(struct db *, const char *public_id, const char *email,
 int	 sq_user_get_by_email(struct db *, const char *email,
 	    struct user_row *);
 int	 sq_user_get_by_id(struct db *, int64_t id, struct user_row *);
+int	 sq_user_get_by_public_id(struct db *, const char *public_id,
+	    struct user_row *);
 int	 sq_device_check(struct db *, const char *user_pub,
 	    const char *device_id, struct device_auth *);
 int	 sq_device_get(struct db *, int64_t user_id, const char *device_id,
@@ -137,6 +139,16 @@ int	 sq_events_prune(struct db *, int64_t before_at, int64_t batch,
 	    int *done);
 int	 sq_events_oldest(struct db *, int64_t *at);
 
+/* service keys */
+int	 sq_service_key_insert(struct db *, const char *name,
+	    const unsigned char hash[32], const char *scopes, int64_t now);
+int	 sq_service_key_get_by_hash(struct db *, const unsigned char hash[32],
+	    struct service_key_row *);
+int	 sq_service_keys_list(struct db *, service_key_cb, void *);
+int	 sq_service_key_delete(struct db *, const char *name);
+int	 sq_service_key_touch(struct db *, const char *name, int64_t now,
+	    int64_t before);
+
 /* admin */
 int	 sq_admin_counts(struct db *, int64_t online_since,
 	    struct admin_counts *);
@@ -160,6 +172,7 @@ int	 sq_link_misses_prune(struct db *, int64_t before);
 	.user_insert = sq_user_insert, \
 	.user_get_by_email = sq_user_get_by_email, \
 	.user_get_by_id = sq_user_get_by_id, \
+	.user_get_by_public_id = sq_user_get_by_public_id, \
 	.device_check = sq_device_check, \
 	.device_get = sq_device_get, \
 	.devices_list = sq_devices_list, \
@@ -226,6 +239,13 @@ int	 sq_link_misses_prune(struct db *, int64_t before);
 	.events_page = sq_events_page, \
 	.events_prune = sq_events_prune, \
 	.events_oldest = sq_events_oldest
+
+#define SQ_STORE_SERVICE \
+	.service_key_insert = sq_service_key_insert, \
+	.service_key_get_by_hash = sq_service_key_get_by_hash, \
+	.service_keys_list = sq_service_keys_list, \
+	.service_key_delete = sq_service_key_delete, \
+	.service_key_touch = sq_service_key_touch
 
 #define SQ_STORE_ADMIN \
 	.admin_counts = sq_admin_counts

@@ -34,6 +34,9 @@
 #   stack_masters                 the pids of the stack's tandemd masters
 #   db_sql SQL                    run SQL on the stack's database (sqlite3
 #                                 or psql), rows as a|b|c lines
+#   tandemd_cli ARGS...           tandemd's command line (key ..., migrate)
+#                                 on the stack's configuration: its data
+#                                 directory and, on PG, its database
 #
 # Benchmarks may set STACK_SCRIPT (another copy of nginx/tandem-stack.sh,
 # e.g. with larger nginx limits) and STACK_SEED (a data directory copied
@@ -274,6 +277,11 @@ db_sql() {
 	else
 		sqlite3 "$STACK_DIR/data/tandem.db" "$1"
 	fi
+}
+
+tandemd_cli() {
+	TANDEM_DATA_DIR="$STACK_DIR/data" TANDEM_DB_URL="$STACK_DB_URL" \
+	    TANDEM_LOG_LEVEL=warn "$TANDEMD" "$@"
 }
 
 # The stack's log so far (tandemd's JSON lines and nginx's messages).

@@ -43,9 +43,10 @@ run_one() {
 }
 solo=()
 pids=()
-running() {
-	local p
-	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && echo "$p"; done
+running() { # how many of the test jobs run now
+	local p n=0
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+	echo $n
 }
 t_run=$(date +%s)
 for f in "${files[@]}"; do
@@ -53,11 +54,11 @@ for f in "${files[@]}"; do
 		solo+=("$f")
 		continue
 	fi
-	# count and wait for the files' jobs only: on PostgreSQL the run's
-	# own cluster is a child of this shell too, and lives to the end
-	while [ "$(running | wc -w)" -ge "$jobs_max" ]; do wait -n $(running); done
+	# only the test jobs: on PG the run's cluster is a child of this shell
+	# too, and a bare wait would wait for it for ever
+	while [ "$(running)" -ge "$jobs_max" ]; do wait -n "${pids[@]}"; done
 	run_one "$f" &
-	pids+=("$!")
+	pids+=($!)
 done
 [ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
 for f in "${solo[@]}"; do run_one "$f"; done

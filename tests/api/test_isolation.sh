@@ -5,12 +5,16 @@
 # below, so a new route without one fails this test.  A's state is read
 # through A's own GETs before and after and must be unchanged; B's lists
 # never show anything of A's; B reusing A's client-chosen ids gets B's own
-# objects, never A's.
+# objects, never A's.  The service routes (/api/v1/service/users/{uid}/...)
+# are the exception by design: a service key reaches any user; what
+# isolates users there is that no device's token opens them, so B's token
+# on A's uid is 401 INVALID_TOKEN (SERVICE_BODY below) and changes nothing.
 . "$(dirname "$0")/lib.sh"
 stack_start TANDEM_RATE_PER_S=0 TANDEM_SEEN_WRITE_MS=0
 
 PW="correct horse battery"
 register alice@example.com "$PW"
+UA=$(jqr .user.id)
 register bob@example.com "$PW"
 login TA alice@example.com "$PW" dev-a
 login TA2 alice@example.com "$PW" dev-a2
@@ -83,6 +87,12 @@ declare -A BODY=(
 declare -A CODE=(
 	["POST /api/v1/auth/link/:lid/token"]=LINK_NOT_FOUND
 )
+# The service routes: B's device token on A's uid is refused outright.
+declare -A SERVICE_BODY=(
+	["POST /api/v1/service/users/:uid/events"]='{"type":"app.evil","data":{"from":"B"}}'
+	["POST /api/v1/service/users/:uid/sync/push"]='{"changes":[{"collection":"notes","id":"ra1","base_version":0,"data":{"b":"evil"}}],"strategy":"client_wins"}'
+	["GET /api/v1/service/users/:uid/sync/pull"]=-
+)
 # More bodies for routes that act on several things.
 declare -A MORE=(
 	["POST /api/v1/sessions/:sid/primary"]='{"action":"release"}|{"action":"renew"}|{"action":"transfer","to_device":"dev-b"}'
@@ -94,12 +104,30 @@ case_ "the route table parses"
 [ "$(wc -l <<<"$ROUTES")" -ge 10 ] && ok "$CASE" || fail "$CASE" "only: $ROUTES"
 
 fill() {
-	sed -e 's/:did/dev-a/' -e 's/:sid/sa1/' -e 's/:cid/'"$CA"'/' -e 's/:c\//notes\//' -e 's/:rid/ra1/' -e "s/:lid/$LA_ID/" <<<"$1"
+	sed -e 's/:did/dev-a/' -e 's/:sid/sa1/' -e 's/:cid/'"$CA"'/' -e 's/:c\//notes\//' -e 's/:rid/ra1/' \
+	    -e 's/:uid/'"$UA"'/' -e "s/:lid/$LA_ID/" <<<"$1"
 }
 ncases=0
 while read -r method pattern; do
 	key="$method $pattern"
 	case_ "a case exists for $key"
+	if [ -n "${SERVICE_BODY[$key]+x}" ]; then
+		ok "$CASE"
+		ncases=$((ncases + 1))
+		path=$(fill "$pattern")
+		body=${SERVICE_BODY[$key]}
+		case_ "B's token: $method $path is 401 (a service route)"
+		TOKEN=$TB
+		if [ "$body" = - ]; then call "$method" "$path"; else call "$method" "$path" "$body"; fi
+		check 401 application/problem+json '.code' '"INVALID_TOKEN"'
+		case_ "B: $method $path: A's state unchanged"
+		now=$(a_state)
+		if [ "$now" = "$BEFORE" ]; then ok "$CASE"; else
+			fail "$CASE" "$(diff <(echo "$BEFORE") <(echo "$now") | head -c 600)"
+			BEFORE=$now
+		fi
+		continue
+	fi
 	if [ -z "${BODY[$key]+x}" ]; then
 		fail "$CASE" "no isolation case for this route: add one to BODY in $(basename "$0")"
 		continue
@@ -126,6 +154,11 @@ while read -r method pattern; do
 	done
 done <<<"$ROUTES"
 echo "isolation: $ncases cross-user requests over $(wc -l <<<"$ROUTES") routes with ids"
+
+case_ "B's token cannot look A up by email (GET /service/users)"
+TOKEN=$TB
+call GET "/api/v1/service/users?email=alice@example.com"
+check 401 application/problem+json '.code' '"INVALID_TOKEN"'
 
 # --- A's ids in B's bodies and B's lists ------------------------------------------
 case_ "B cannot hand B's primary role to A's device"

@@ -5,9 +5,10 @@
  * the route's ":name" segments in order; defaults name existing rows) and
  * the body (the rest).  The harness does what the dispatcher does before
  * a handler runs (route match, the shape checks of path parameters, JSON
- * parsing, the token's identity) and then calls the handler against a
- * real SQLite database in a temporary directory, migrated as tandemd
- * does, holding two users with a session, records and a conflict.
+ * parsing, the token's identity, or a service key's: no device) and
+ * then calls the handler against a real SQLite database in a temporary
+ * directory, migrated as tandemd does, holding two users with a
+ * session, records and a conflict.
  *
  * Invariants: the answer is never a 5xx (bad input is a 4xx); an error is
  * a problem document whose status and code match; the handler's return
@@ -101,6 +102,8 @@ params_ok(const struct req *req)
 			if (strspn(v, "0123456789") != strlen(v) ||
 			    strlen(v) > 18)
 				return 0;
+		} else if (strcmp(n, "uid") == 0) {
+			continue;	/* looked up: service_user() */
 		} else if (!valid_id(v))
 			return 0;
 	}
@@ -177,7 +180,7 @@ run(const struct route *r, const char *path, const char *body, size_t blen,
 	/* the dispatcher names parameters by what follows ':' */
 	for (rc = 0; rc < req.nparams; rc++) {
 		static const char *const names[] = { "did", "sid", "cid",
-		    "rid", "c", NULL };
+		    "rid", "c", "uid", NULL };
 		int i;
 		for (i = 0; names[i] != NULL; i++)
 			if (strncmp(req.param_names[rc], names[i],
@@ -194,7 +197,16 @@ run(const struct route *r, const char *path, const char *body, size_t blen,
 	if (blen > 0 && json_parse_body(body, blen, &req.json, err,
 	    sizeof(err)) != JSON_PARSE_OK)
 		goto out;
-	if (who != NULL) {
+	if (who != NULL && (r->flags & ROUTE_SERVICE)) {
+		/* as the key check and service_user() leave it: the user of
+		 * {uid} (who's), no device, the key's name */
+		req.user_id = who->user_id;
+		req.user_pub = strdup(who->user_pub);
+		req.service = strdup("fuzz-backend");
+		req.scopes = SCOPES_ALL;
+		FUZZ_CHECK(req.user_pub != NULL && req.service != NULL,
+		    "out of memory");
+	} else if (who != NULL) {
 		req.user_id = who->user_id;
 		req.user_pub = strdup(who->user_pub);
 		req.device_id = strdup(who->device_id);
@@ -401,7 +413,8 @@ make_path(const struct route *r, char *vals, struct buf *path)
 {
 	static const struct { const char *name, *def; } defs[] = {
 		{ "sid", "s1" }, { "did", "dev-a2" }, { "cid", "1" },
-		{ "rid", "r1" }, { "c", "notes" }, { NULL, NULL }
+		{ "rid", "r1" }, { "c", "notes" }, { "uid", "u_alice" },
+		{ NULL, NULL }
 	};
 	const char	*p = r->pattern, *e, *v;
 	char		*save = vals;

@@ -1,4 +1,7 @@
-/* Unit tests of lib/ratelimit: the per-device token bucket. */
+/*
+ * Unit tests of lib/ratelimit: the per-device token bucket, and the one
+ * per service key.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +112,42 @@ test_busy_devices_never_reset(void **state)
 	cfg.rate_per_s = 5;
 }
 
+/*
+ * A service key's bucket has the service rate and burst, is its own
+ * (not another key's, not a device's of the same name), and 0 turns it
+ * off.
+ */
+static void
+test_service_keys(void **state)
+{
+	double	 retry;
+	int	 i;
+
+	(void)state;
+	cfg.service_rate_per_s = 4;
+	cfg.service_rate_burst = 6;
+	for (i = 0; i < 6; i++)
+		assert_int_equal(ratelimit_take_service("backend", &retry), 0);
+	assert_int_equal(ratelimit_take_service("backend", &retry), -1);
+	assert_true(retry > 0 && retry <= 0.25 + 1e-6);
+	/* another key, and a device named like the key, are not slowed */
+	assert_int_equal(ratelimit_take_service("other", &retry), 0);
+	assert_int_equal(ratelimit_take(1, "backend", &retry), 0);
+	/* a device's limit leaves the keys alone */
+	for (i = 0; i < 10; i++)
+		(void)ratelimit_take(5, "drained", &retry);
+	assert_int_equal(ratelimit_take(5, "drained", &retry), -1);
+	assert_int_equal(ratelimit_take_service("drained", &retry), 0);
+	/* 4 per second: one token back after 0.25 s */
+	usleep(300000);
+	assert_int_equal(ratelimit_take_service("backend", &retry), 0);
+	assert_int_equal(ratelimit_take_service("backend", &retry), -1);
+	cfg.service_rate_per_s = 0;
+	for (i = 0; i < 100; i++)
+		assert_int_equal(ratelimit_take_service("backend", &retry), 0);
+	assert_true(retry == 0);
+}
+
 int
 main(void)
 {
@@ -117,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_zero_rate_is_off),
 		cmocka_unit_test(test_shared_across_fork),
 		cmocka_unit_test(test_busy_devices_never_reset),
+		cmocka_unit_test(test_service_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
