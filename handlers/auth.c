@@ -170,14 +170,8 @@ out:
 	return resp->status;
 }
 
-/* What a login or a refresh hands out, made inside its transaction. */
-struct tokens {
-	char	 refresh[AUTH_REFRESH_LEN + 1];
-	char	*access;
-	json_t	*device;
-};
-
-static void
+/* What a login, a refresh or a link hands out (struct tokens). */
+void
 tokens_release(struct tokens *t)
 {
 	free(t->access);
@@ -214,8 +208,8 @@ tokens_issue(struct db *db, const struct user_row *u, const char *device_id,
 	return t->device != NULL ? DB_OK : DB_ERROR;
 }
 
-/* 200: login's answer (refresh's too). */
-static int
+/* 200: login's answer (refresh's and a link's too). */
+int
 tokens_answer(struct resp *resp, const struct user_row *u, struct tokens *t)
 {
 	resp_json(resp, 200, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:O}",
@@ -227,6 +221,124 @@ tokens_answer(struct resp *resp, const struct user_row *u, struct tokens *t)
 	return resp->status;
 }
 
+/* 403 DEVICE_LIMIT_EXCEEDED with max_devices (login's and a link's). */
+int
+device_limit_answer(struct resp *resp)
+{
+	problem(resp, 403, "DEVICE_LIMIT_EXCEEDED",
+	    "this account has %lld active devices; revoke one first",
+	    (long long)cfg.max_devices);
+	problem_set(resp, "max_devices", json_integer(cfg.max_devices));
+	return resp->status;
+}
+
+/*
+ * What logging device_id of user uid in would do (login_decide), inside
+ * the caller's transaction: *action, and the device as stored in *old
+ * when *exists (device_row_release it).  Returns a db_rc.
+ */
+static int
+login_plan(struct db *db, int64_t uid, const char *device_id,
+    struct device_row *old, int *exists, enum login_action *action)
+{
+	int64_t		 others = 0;
+	int		 rc;
+
+	*exists = 0;
+	if ((rc = db_device_get(db, uid, device_id, old)) != DB_OK &&
+	    rc != DB_NOTFOUND)
+		return rc;
+	*exists = rc == DB_OK;
+	if (!*exists || old->revoked_at != 0 || old->family[0] == '\0')
+		rc = db_devices_active_count(db, uid, device_id, &others);
+	if (rc != DB_OK && rc != DB_NOTFOUND) {
+		if (*exists)
+			device_row_release(old);
+		*exists = 0;
+		return rc;
+	}
+	*action = login_decide(*exists, old, others, cfg.max_devices);
+	return DB_OK;
+}
+
+/*
+ * Whether logging device_id of user uid in now would pass the device
+ * limit (*limited 0) or not (1), as login decides it: a device the user
+ * has active already takes no new place.  Inside the caller's
+ * transaction; writes nothing.  Returns a db_rc.
+ */
+int
+login_device_limited(struct db *db, int64_t uid, const char *device_id,
+    int *limited)
+{
+	struct device_row old;
+	enum login_action action = LOGIN_LIMIT;
+	int		 rc, exists;
+
+	*limited = 0;
+	if ((rc = login_plan(db, uid, device_id, &old, &exists, &action)) !=
+	    DB_OK)
+		return rc;
+	if (exists)
+		device_row_release(&old);
+	*limited = action == LOGIN_LIMIT;
+	return DB_OK;
+}
+
+/*
+ * Log device in->id of user u in, inside the caller's transaction, as
+ * POST /auth/login does: register it when new, re-activate it in a new
+ * login family when it was revoked or logged out, else keep its family;
+ * emit device.registered (or device.updated when a kept device changed
+ * its name or platform); issue the tokens into *t.  *action tells which;
+ * LOGIN_LIMIT writes and issues nothing.  in->family and its times are
+ * set here; in->push_token is borrowed.  Returns a db_rc.
+ */
+int
+login_device(struct db *db, const struct user_row *u, struct device_row *in,
+    enum login_action *action, struct tokens *t)
+{
+	struct device_row old;
+	int64_t		 uid = u->id;
+	int		 rc, exists, changed = 0;
+
+	if ((rc = login_plan(db, uid, in->id, &old, &exists, action)) != DB_OK)
+		return rc;
+	if (*action == LOGIN_KEEP) {
+		changed = login_changes_device(&old, in->platform, in->name);
+		snprintf(in->family, sizeof(in->family), "%s", old.family);
+	} else if (rand_hex(in->family, (sizeof(in->family) - 1) / 2) == -1) {
+		if (exists)
+			device_row_release(&old);
+		return DB_ERROR;
+	}
+	if (exists)
+		device_row_release(&old);
+	in->created_at = in->last_seen_at = now_ms();
+	switch (*action) {
+	case LOGIN_LIMIT:
+		return DB_OK;
+	case LOGIN_REGISTER:
+		rc = db_device_insert(db, uid, in);
+		break;
+	default:
+		rc = db_device_login(db, uid, in);
+		break;
+	}
+	if (rc != DB_OK)
+		return rc;
+	if (*action != LOGIN_KEEP)
+		rc = event_append(db, uid, in->id, "device.registered", NULL,
+		    json_pack("{s:s, s:s, s:s}", "device_id", in->id,
+		    "platform", in->platform, "name", in->name), NULL);
+	else if (changed)
+		rc = event_append(db, uid, in->id, "device.updated", NULL,
+		    json_pack("{s:s}", "device_id", in->id), NULL);
+	if (rc != DB_OK)
+		return rc;
+	return tokens_issue(db, u, in->id, in->family, t);
+}
+
 struct login_op {
 	const struct user_row *user;
 	struct device_row in;		/* as the client names it */
@@ -234,67 +346,42 @@ struct login_op {
 	struct tokens	 t;
 };
 
-/*
- * Log device in->id of the user in: register it when new, re-activate it
- * in a new login family when it was revoked or logged out, else keep its
- * family; emit device.registered (or device.updated when a kept device
- * changed its name or platform); issue the tokens.  LOGIN_LIMIT writes
- * nothing.
- */
 static int
 login_tx(struct db *db, void *arg)
 {
 	struct login_op	*l = arg;
-	struct device_row old;
-	int64_t		 uid = l->user->id, others = 0;
-	int		 rc, exists, changed = 0;
 
-	if ((rc = db_device_get(db, uid, l->in.id, &old)) != DB_OK &&
-	    rc != DB_NOTFOUND)
-		return rc;
-	exists = rc == DB_OK;
-	if (!exists || old.revoked_at != 0 || old.family[0] == '\0')
-		rc = db_devices_active_count(db, uid, l->in.id, &others);
-	if (rc != DB_OK && rc != DB_NOTFOUND) {
-		device_row_release(&old);
-		return rc;
+	return login_device(db, l->user, &l->in, &l->action, &l->t);
+}
+
+/*
+ * The device member of a login or a link body: {id, platform, name}, an
+ * id and two 1..64-byte strings (fields device, device.id,
+ * device.platform, device.name).  Returns 0 with the object in *dj, or
+ * -1 after a 400.
+ */
+int
+device_body(struct req *req, struct resp *resp, json_t **dj,
+    const char **id, const char **platform, const char **name)
+{
+	*dj = json_object_get(req->json, "device");
+	if (*dj == NULL) {
+		problem_field(resp, 400, "VALIDATION_FAILED", "device",
+		    "device is required");
+		return -1;
 	}
-	l->action = login_decide(exists, &old, others, cfg.max_devices);
-	if (l->action == LOGIN_KEEP) {
-		changed = login_changes_device(&old, l->in.platform,
-		    l->in.name);
-		snprintf(l->in.family, sizeof(l->in.family), "%s",
-		    old.family);
-	} else if (rand_hex(l->in.family, (sizeof(l->in.family) - 1) / 2) ==
-	    -1) {
-		device_row_release(&old);
-		return DB_ERROR;
+	if (!json_is_object(*dj)) {
+		problem_field(resp, 400, "VALIDATION_FAILED", "device",
+		    "device must be an object");
+		return -1;
 	}
-	if (exists)
-		device_row_release(&old);
-	l->in.created_at = l->in.last_seen_at = now_ms();
-	switch (l->action) {
-	case LOGIN_LIMIT:
-		return DB_OK;
-	case LOGIN_REGISTER:
-		rc = db_device_insert(db, uid, &l->in);
-		break;
-	default:
-		rc = db_device_login(db, uid, &l->in);
-		break;
-	}
-	if (rc != DB_OK)
-		return rc;
-	if (l->action != LOGIN_KEEP)
-		rc = event_append(db, uid, l->in.id, "device.registered", NULL,
-		    json_pack("{s:s, s:s, s:s}", "device_id", l->in.id,
-		    "platform", l->in.platform, "name", l->in.name), NULL);
-	else if (changed)
-		rc = event_append(db, uid, l->in.id, "device.updated", NULL,
-		    json_pack("{s:s}", "device_id", l->in.id), NULL);
-	if (rc != DB_OK)
-		return rc;
-	return tokens_issue(db, l->user, l->in.id, l->in.family, &l->t);
+	if (field_id(resp, *dj, "id", "device.id", F_REQUIRED, id) == -1 ||
+	    field_str(resp, *dj, "platform", "device.platform", F_REQUIRED, 1,
+	    64, platform) == -1 ||
+	    field_str(resp, *dj, "name", "device.name", F_REQUIRED, 1, 64,
+	    name) == -1)
+		return -1;
+	return 0;
 }
 
 /*
@@ -325,18 +412,7 @@ handle_auth_login(struct req *req, struct resp *resp)
 	    field_str(resp, req->json, "password", "password", F_REQUIRED, 0,
 	    1024, &pw) == -1)
 		return resp->status;
-	dj = json_object_get(req->json, "device");
-	if (dj == NULL)
-		return problem_field(resp, 400, "VALIDATION_FAILED", "device",
-		    "device is required");
-	if (!json_is_object(dj))
-		return problem_field(resp, 400, "VALIDATION_FAILED", "device",
-		    "device must be an object");
-	if (field_id(resp, dj, "id", "device.id", F_REQUIRED, &id) == -1 ||
-	    field_str(resp, dj, "platform", "device.platform", F_REQUIRED, 1,
-	    64, &platform) == -1 ||
-	    field_str(resp, dj, "name", "device.name", F_REQUIRED, 1, 64,
-	    &name) == -1 ||
+	if (device_body(req, resp, &dj, &id, &platform, &name) == -1 ||
 	    field_str(resp, dj, "push_token", "device.push_token", F_NULLABLE,
 	    1, 4096, &push) == -1)
 		return resp->status;
@@ -377,10 +453,7 @@ handle_auth_login(struct req *req, struct resp *resp)
 		goto out;
 	}
 	if (l.action == LOGIN_LIMIT) {
-		problem(resp, 403, "DEVICE_LIMIT_EXCEEDED",
-		    "this account has %lld active devices; revoke one first",
-		    (long long)cfg.max_devices);
-		problem_set(resp, "max_devices", json_integer(cfg.max_devices));
+		device_limit_answer(resp);
 		goto out;
 	}
 	tokens_answer(resp, &u, &l.t);

@@ -290,16 +290,6 @@ wait_new(struct req *req, const struct event_query *q, enum wait_kind kind)
 	return w;
 }
 
-/* What dispatch_hold() kept, given back unused. */
-void
-held_free(struct held *h)
-{
-	free(h->path);
-	free(h->device_id);
-	free(h->headers);
-	memset(h, 0, sizeof(*h));
-}
-
 void
 wait_free(struct wait *w)
 {

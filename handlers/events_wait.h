@@ -83,7 +83,6 @@ int	 wait_refused(struct req *, struct resp *);
 struct wait *wait_new(struct req *, const struct event_query *,
 	    enum wait_kind);
 void	 wait_free(struct wait *);
-void	 held_free(struct held *);
 int	 wait_skips(const struct wait *, const struct woke *);
 int	 wake_read(struct db *, int64_t user_id, int64_t after,
 	    struct wake_read *, struct event_head *);

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "auth.h"
+#include "auth_rules.h"
 #include "http.h"
 #include "jcs.h"
 #include "request.h"
@@ -65,6 +67,7 @@ struct held {
  * handler answers with */
 int	 dispatch(FCGX_Request *);
 int	 dispatch_hold(struct req *, struct resp *, struct held *);
+void	 held_free(struct held *);
 void	 dispatch_answer(struct held *, struct resp *);
 int	 dispatch_send(struct req *, struct resp *);
 void	 reply_send(FCGX_Request *, struct req *, struct resp *);
@@ -82,8 +85,25 @@ int	 handle_health(struct req *, struct resp *);
 int	 handle_info(struct req *, struct resp *);
 
 /* handlers/auth.c */
+/* What a login, a refresh or a link hands out (tokens_release it). */
+struct tokens {
+	char	 refresh[AUTH_REFRESH_LEN + 1];
+	char	*access;
+	json_t	*device;
+};
+
 int	 auth_request(struct req *, struct resp *);
 json_t	*user_json(const struct user_row *);
+int	 device_body(struct req *, struct resp *, json_t **dj,
+	    const char **id, const char **platform, const char **name);
+int	 login_device(struct db *, const struct user_row *,
+	    struct device_row *in, enum login_action *, struct tokens *);
+int	 login_device_limited(struct db *, int64_t user_id,
+	    const char *device_id, int *limited);
+int	 tokens_answer(struct resp *, const struct user_row *,
+	    struct tokens *);
+void	 tokens_release(struct tokens *);
+int	 device_limit_answer(struct resp *);
 int	 handle_auth_register(struct req *, struct resp *);
 int	 handle_auth_login(struct req *, struct resp *);
 int	 handle_auth_refresh(struct req *, struct resp *);
@@ -167,6 +187,13 @@ int	 events_sweep(struct db *, int64_t now);
 void	 events_worker_start(void);
 int	 handle_events_poll(struct req *, struct resp *);
 int	 handle_events_post(struct req *, struct resp *);
+
+/* handlers/links.c */
+int	 links_sweep(struct db *, int64_t now);
+int	 handle_auth_link(struct req *, struct resp *);
+int	 handle_auth_link_token(struct req *, struct resp *);
+int	 handle_links_approve(struct req *, struct resp *);
+int	 handle_links_deny(struct req *, struct resp *);
 
 /* handlers/service.c */
 int	 service_request(struct req *, struct resp *, unsigned need);

@@ -71,6 +71,8 @@ handle_info(struct req *req, struct resp *resp)
 		    json_integer(cfg.max_import_bytes));
 		json_object_set_new(o, "history_keep",
 		    json_integer(cfg.history_keep));
+		json_object_set_new(o, "link_ttl_s",
+		    json_integer(cfg.link_ttl_s));
 		json_object_set_new(o, "secret_guard", json_string(
 		    secret_guard_names[cfg.secret_guard]));
 	}

@@ -231,6 +231,16 @@ dispatch_hold(struct req *req, struct resp *resp, struct held *h)
 	return 0;
 }
 
+/* What dispatch_hold() kept, given back unused. */
+void
+held_free(struct held *h)
+{
+	free(h->path);
+	free(h->device_id);
+	free(h->headers);
+	memset(h, 0, sizeof(*h));
+}
+
 /*
  * Answer a request handed over by dispatch_hold() with resp (which it
  * frees), on whichever thread: send, count (as a poll that waited), log,

@@ -33,6 +33,10 @@ const struct route routes[] = {
 	{ HTTP_POST,   "/api/v1/auth/login",		handle_auth_login, 0 },
 	{ HTTP_POST,   "/api/v1/auth/refresh",		handle_auth_refresh, 0 },
 	{ HTTP_POST,   "/api/v1/auth/logout",		handle_auth_logout, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/auth/link",		handle_auth_link, 0 },
+	{ HTTP_POST,   "/api/v1/auth/link/:lid/token",	handle_auth_link_token, 0 },
+	{ HTTP_POST,   "/api/v1/links/approve",		handle_links_approve, ROUTE_AUTH },
+	{ HTTP_POST,   "/api/v1/links/deny",		handle_links_deny, ROUTE_AUTH },
 	{ HTTP_GET,    "/api/v1/devices",			handle_devices_list, ROUTE_AUTH },
 	{ HTTP_POST,   "/api/v1/devices/heartbeat",	handle_devices_heartbeat, ROUTE_AUTH },
 	{ HTTP_PATCH,  "/api/v1/devices/:did",		handle_devices_patch, ROUTE_AUTH },
@@ -129,7 +133,7 @@ static void
 params_fix_names(struct req *req)
 {
 	static const char *const names[] = { "did", "sid", "c", "rid", "cid",
-	    "uid", NULL };
+	    "lid", "uid", NULL };
 	int	 i, j;
 
 	for (i = 0; i < req->nparams; i++)
@@ -147,8 +151,9 @@ params_fix_names(struct req *req)
 /*
  * Path parameters must have the contract's shapes: client ids and
  * collection names are 400 VALIDATION_FAILED otherwise; conflict ids are
- * numbers, and anything else cannot exist (404); a user's id is looked
- * up as it is (service_user: 404 unless it exists).
+ * numbers, and anything else cannot exist (404); a link id of another
+ * shape is no link (404 LINK_NOT_FOUND, as an unknown one); a user's id
+ * is looked up as it is (service_user: 404 unless it exists).
  */
 static int
 params_check(struct req *req, struct resp *resp)
@@ -170,6 +175,10 @@ params_check(struct req *req, struct resp *resp)
 			    strlen(v) > 18)
 				return problem(resp, 404, "NOT_FOUND",
 				    "no such conflict");
+		} else if (strcmp(n, "lid") == 0) {
+			if (!valid_id(v))
+				return problem(resp, 404, "LINK_NOT_FOUND",
+				    "no such link");
 		} else if (strcmp(n, "uid") == 0) {
 			continue;
 		} else if (!valid_id(v))

@@ -2,7 +2,7 @@
  * The sweeper: the one place for what time alone causes, run every
  * TANDEM_SWEEP_MS by lib/server.c's sweeper process: primary leases that
  * lapsed (failover) and expired locks, devices going offline, pruning old
- * events and tombstones.  Each step is its area's operation, in its own
+ * events and tombstones, expired links and old wrong link codes.  Each step is its area's operation, in its own
  * transactions.  With many hosts on one database, one host sweeps at a
  * time (the engine's sweep lock).
  */
@@ -36,4 +36,6 @@ sweeper_run(void)
 		log_msg(LOG_WARN, "sweep: event pruning failed");
 	if (sync_sweep(sweep_db, now) != DB_OK)
 		log_msg(LOG_WARN, "sweep: tombstone purge failed");
+	if (links_sweep(sweep_db, now) != DB_OK)
+		log_msg(LOG_WARN, "sweep: link pruning failed");
 }

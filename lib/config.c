@@ -119,6 +119,8 @@ static const struct conf_var vars[] = {
 	  "access token lifetime" },
 	{ "TANDEM_REFRESH_TTL_S", I(refresh_ttl_s), "2592000", 60,
 	  INT64_C(31536000), "refresh token lifetime" },
+	{ "TANDEM_LINK_TTL_S", I(link_ttl_s), "300", 1, 86400,
+	  "lifetime of a device link (POST /auth/link): its code approved and its tokens taken within it" },
 	{ "TANDEM_ARGON2_M_KIB", I(argon2_m_kib), "19456", 19456, 4194304,
 	  "argon2id memory per hash" },
 	{ "TANDEM_ARGON2_T", I(argon2_t), "2", 2, 100,

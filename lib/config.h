@@ -52,6 +52,7 @@ struct config {
 	int64_t	 secret_guard;		/* enum secret_guard */
 	int64_t	 access_ttl_s;
 	int64_t	 refresh_ttl_s;
+	int64_t	 link_ttl_s;
 	int64_t	 argon2_m_kib;
 	int64_t	 argon2_t;
 	int64_t	 argon2_p;

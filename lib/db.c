@@ -21,6 +21,10 @@ const char *const db_rc_names[DB__MAX] = {
 	"rolled back", "retry"
 };
 
+const char *const link_status_names[LINK__MAX] = {
+	"pending", "approved", "denied", "handed_out"
+};
+
 /* How often db_tx runs a transaction the engine asks to run again. */
 #define TX_ATTEMPTS	5
 

@@ -24,7 +24,7 @@
 /* How long a closing connection may wait for nginx's close (libfcgi's). */
 #define LINGER_US	(2 * 1000000)
 
-static const struct park_ops *ops;
+static const struct park_ops *ops;	/* the default: park_start()'s */
 static pthread_t park_tid, bell_tid;
 static int running;
 static int epfd = -1, evfd = -1;
@@ -63,6 +63,13 @@ static struct closing *linger_head, *linger_tail;
 /* Candidates of a wake, gathered per pass. */
 static struct park_entry **cand;
 static size_t cand_cap;
+
+/* The callbacks that finish e. */
+static const struct park_ops *
+ops_of(const struct park_entry *e)
+{
+	return e->ops != NULL ? e->ops : ops;
+}
 
 static void
 signal_park(void)
@@ -241,7 +248,7 @@ take_incoming(void)
 		if (insert(e) == -1) {
 			/* out of memory: it cannot wait; answer it now */
 			atomic_fetch_sub(&count, 1);
-			ops->stop(e);
+			ops_of(e)->stop(e);
 		}
 	}
 }
@@ -252,12 +259,17 @@ cand_cmp(const void *a, const void *b)
 	const struct park_entry *x = *(struct park_entry *const *)a;
 	const struct park_entry *y = *(struct park_entry *const *)b;
 
-	return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+	uintptr_t	 ox = (uintptr_t)ops_of(x), oy = (uintptr_t)ops_of(y);
+
+	if (x->user_id != y->user_id)
+		return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+	return (ox > oy) - (ox < oy);
 }
 
 /*
  * Every entry whose bucket rang since it looked: gathered, sorted by
- * user, and woken a user at a time.  With all, every active bucket is
+ * user (and owner), and woken a user at a time, each owner given its
+ * own entries.  With all, every active bucket is
  * looked at (the bell rang); else only those marked in scan[].
  */
 static void
@@ -291,16 +303,16 @@ wake_rung(int all)
 		return;
 	qsort(cand, n, sizeof(*cand), cand_cmp);
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && cand[j]->user_id == cand[i]->user_id;
-		    j++)
+		for (j = i + 1; j < n && cand[j]->user_id == cand[i]->user_id &&
+		    ops_of(cand[j]) == ops_of(cand[i]); j++)
 			;
 		for (k = i; k < j; k++)
 			unwatch(cand[k]);
-		ops->wake(cand[i]->user_id, cand + i, j - i);
+		ops_of(cand[i])->wake(cand[i]->user_id, cand + i, j - i);
 		for (k = i; k < j; k++) {
 			if (cand[k]->done) {
 				detach(cand[k]);
-				ops->release(cand[k]);
+				ops_of(cand[k])->release(cand[k]);
 			} else {
 				heap_fix(cand[k]);
 				watch(cand[k]);
@@ -320,17 +332,17 @@ expire_due(void)
 		e = heap[0];
 		unwatch(e);
 		e->done = 0;
-		ops->expire(e);
+		ops_of(e)->expire(e);
 		if (e->done) {
 			detach(e);
-			ops->release(e);
+			ops_of(e)->release(e);
 			continue;
 		}
 		if (e->deadline_us <= now) {
 			log_msg(LOG_WARN, "park: an entry kept its past "
 			    "deadline; answered");
 			detach(e);
-			ops->stop(e);
+			ops_of(e)->stop(e);
 			continue;
 		}
 		heap_fix(e);
@@ -349,7 +361,7 @@ stop_all(void)
 		e = heap[0];
 		unwatch(e);
 		detach(e);
-		ops->stop(e);
+		ops_of(e)->stop(e);
 	}
 }
 
@@ -495,16 +507,16 @@ park_main(void *arg)
 			e = ev[i].data.ptr;
 			unwatch(e);
 			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
-			    ops->writable == NULL) {
+			    ops_of(e)->writable == NULL) {
 				detach(e);
-				ops->gone(e);
+				ops_of(e)->gone(e);
 				continue;
 			}
 			e->done = 0;
-			ops->writable(e);
+			ops_of(e)->writable(e);
 			if (e->done) {
 				detach(e);
-				ops->release(e);
+				ops_of(e)->release(e);
 			} else {
 				heap_fix(e);
 				watch(e);

@@ -14,7 +14,10 @@
  *	- its connection can take more bytes, when it asked (want_out:
  *	  an event stream with unsent bytes; writable);
  *	- the worker stops (stop: answer now).
- * Every callback runs on the park thread, one at a time.  A connection
+ * Every callback runs on the park thread, one at a time.  An entry may
+ * name callbacks of its own (ops: a link's token call, handlers/links.c)
+ * instead of the process's (park_start: polls and streams); a wake
+ * hands each owner only its own entries.  A connection
  * answered there is closed through park_linger(), which waits for
  * nginx's close in epoll rather than in a blocking read.
  *
@@ -30,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct park_ops;
+
 struct park_entry {
 	/* set by the owner before park_add() */
 	int		 fd;		/* the connection, watched for hang-ups */
@@ -40,6 +45,8 @@ struct park_entry {
 	int		 done;
 	/* a callback sets it to hear when the connection is writable */
 	int		 want_out;
+	/* whose callbacks finish it; NULL: those park_start() was given */
+	const struct park_ops *ops;
 	/* park's own */
 	size_t		 bucket;
 	size_t		 heap_i;

@@ -289,6 +289,35 @@ struct event_head {
 	int	 device_active;		/* the polling device, same login */
 };
 
+/* ---- links: a device joining by code ---------------------------------------- */
+
+#define DB_LINK_CODE_CAP 9	/* 8 symbols of Crockford's base32 */
+
+enum link_status {
+	LINK_PENDING,
+	LINK_APPROVED,		/* bound to user_id */
+	LINK_DENIED,
+	LINK_HANDED_OUT,	/* approved, and its tokens handed out */
+	LINK__MAX
+};
+
+/* As the links table stores them: "pending", "approved", ... */
+extern const char *const link_status_names[LINK__MAX];
+
+struct link_row {
+	char		 id[DB_ID_CAP];
+	char		 code[DB_LINK_CODE_CAP];	/* canonical */
+	unsigned char	 secret_hash[32];	/* SHA-256 of the secret */
+	char		 device_id[DB_ID_CAP];
+	char		 platform[DB_NAME_CAP];
+	char		 name[DB_NAME_CAP];
+	enum link_status status;
+	int64_t		 user_id;		/* 0 until approved */
+	int64_t		 created_at;
+	int64_t		 expires_at;
+	int64_t		 decided_at;		/* 0: pending */
+};
+
 /* ---- service keys ----------------------------------------------------------- */
 
 #define DB_SCOPES_CAP	32	/* "events,records" */
@@ -546,6 +575,22 @@ struct store {
 	/* admin */
 	int	(*admin_counts)(struct db *, int64_t online_since,
 		    struct admin_counts *);
+
+	/* links (no user until approved: not scoped by one) */
+	int	(*link_insert)(struct db *, const struct link_row *);
+	int	(*link_get)(struct db *, const char *id, struct link_row *);
+	int	(*link_get_by_code)(struct db *, const char *code,
+		    struct link_row *);
+	int	(*link_status_set)(struct db *, const char *id,
+		    enum link_status from, enum link_status to,
+		    int64_t user_id, int64_t now);
+	int	(*links_prune)(struct db *, int64_t expired_before);
+	int	(*links_due)(struct db *, int64_t expired_before,
+		    int64_t misses_before, int *due);
+	int	(*link_miss_insert)(struct db *, int64_t user_id, int64_t at);
+	int	(*link_misses_recent)(struct db *, int64_t user_id,
+		    int64_t since, int64_t *at, size_t max, size_t *n);
+	int	(*link_misses_prune)(struct db *, int64_t before);
 };
 
 /* The SQLite engine (lib/sqlite/) and the PostgreSQL engine (lib/pg/). */
@@ -636,5 +681,14 @@ void	 event_row_release(struct event_row *);
 #define db_service_key_delete(db, ...)	DB_CALL(db, service_key_delete, __VA_ARGS__)
 #define db_service_key_touch(db, ...)	DB_CALL(db, service_key_touch, __VA_ARGS__)
 #define db_admin_counts(db, ...)	DB_CALL(db, admin_counts, __VA_ARGS__)
+#define db_link_insert(db, ...)		DB_CALL(db, link_insert, __VA_ARGS__)
+#define db_link_get(db, ...)		DB_CALL(db, link_get, __VA_ARGS__)
+#define db_link_get_by_code(db, ...)	DB_CALL(db, link_get_by_code, __VA_ARGS__)
+#define db_link_status_set(db, ...)	DB_CALL(db, link_status_set, __VA_ARGS__)
+#define db_links_prune(db, ...)		DB_CALL(db, links_prune, __VA_ARGS__)
+#define db_links_due(db, ...)		DB_CALL(db, links_due, __VA_ARGS__)
+#define db_link_miss_insert(db, ...)	DB_CALL(db, link_miss_insert, __VA_ARGS__)
+#define db_link_misses_recent(db, ...)	DB_CALL(db, link_misses_recent, __VA_ARGS__)
+#define db_link_misses_prune(db, ...)	DB_CALL(db, link_misses_prune, __VA_ARGS__)
 
 #endif

@@ -1063,4 +1063,5 @@ const struct store pg_store = {
 	PG_STORE_EVENTS,
 	PG_STORE_SERVICE,
 	PG_STORE_ADMIN,
+	PG_STORE_LINKS,
 };

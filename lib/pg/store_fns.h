@@ -153,6 +153,21 @@ int	 pg_service_key_touch(struct db *, const char *name, int64_t now,
 int	 pg_admin_counts(struct db *, int64_t online_since,
 	    struct admin_counts *);
 
+/* links */
+int	 pg_link_insert(struct db *, const struct link_row *);
+int	 pg_link_get(struct db *, const char *id, struct link_row *);
+int	 pg_link_get_by_code(struct db *, const char *code, struct link_row *);
+int	 pg_link_status_set(struct db *, const char *id,
+	    enum link_status from, enum link_status to, int64_t user_id,
+	    int64_t now);
+int	 pg_links_prune(struct db *, int64_t expired_before);
+int	 pg_links_due(struct db *, int64_t expired_before,
+	    int64_t misses_before, int *due);
+int	 pg_link_miss_insert(struct db *, int64_t user_id, int64_t at);
+int	 pg_link_misses_recent(struct db *, int64_t user_id, int64_t since,
+	    int64_t *at, size_t max, size_t *n);
+int	 pg_link_misses_prune(struct db *, int64_t before);
+
 #define PG_STORE_AUTH \
 	.user_insert = pg_user_insert, \
 	.user_get_by_email = pg_user_get_by_email, \
@@ -234,5 +249,16 @@ int	 pg_admin_counts(struct db *, int64_t online_since,
 
 #define PG_STORE_ADMIN \
 	.admin_counts = pg_admin_counts
+
+#define PG_STORE_LINKS \
+	.link_insert = pg_link_insert, \
+	.link_get = pg_link_get, \
+	.link_get_by_code = pg_link_get_by_code, \
+	.link_status_set = pg_link_status_set, \
+	.links_prune = pg_links_prune, \
+	.links_due = pg_links_due, \
+	.link_miss_insert = pg_link_miss_insert, \
+	.link_misses_recent = pg_link_misses_recent, \
+	.link_misses_prune = pg_link_misses_prune
 
 #endif

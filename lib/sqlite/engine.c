@@ -714,4 +714,5 @@ const struct store sqlite_store = {
 	SQ_STORE_EVENTS,
 	SQ_STORE_SERVICE,
 	SQ_STORE_ADMIN,
+	SQ_STORE_LINKS,
 };

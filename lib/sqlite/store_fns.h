@@ -153,6 +153,21 @@ int	 sq_service_key_touch(struct db *, const char *name, int64_t now,
 int	 sq_admin_counts(struct db *, int64_t online_since,
 	    struct admin_counts *);
 
+/* links */
+int	 sq_link_insert(struct db *, const struct link_row *);
+int	 sq_link_get(struct db *, const char *id, struct link_row *);
+int	 sq_link_get_by_code(struct db *, const char *code, struct link_row *);
+int	 sq_link_status_set(struct db *, const char *id,
+	    enum link_status from, enum link_status to, int64_t user_id,
+	    int64_t now);
+int	 sq_links_prune(struct db *, int64_t expired_before);
+int	 sq_links_due(struct db *, int64_t expired_before,
+	    int64_t misses_before, int *due);
+int	 sq_link_miss_insert(struct db *, int64_t user_id, int64_t at);
+int	 sq_link_misses_recent(struct db *, int64_t user_id, int64_t since,
+	    int64_t *at, size_t max, size_t *n);
+int	 sq_link_misses_prune(struct db *, int64_t before);
+
 #define SQ_STORE_AUTH \
 	.user_insert = sq_user_insert, \
 	.user_get_by_email = sq_user_get_by_email, \
@@ -234,5 +249,16 @@ int	 sq_admin_counts(struct db *, int64_t online_since,
 
 #define SQ_STORE_ADMIN \
 	.admin_counts = sq_admin_counts
+
+#define SQ_STORE_LINKS \
+	.link_insert = sq_link_insert, \
+	.link_get = sq_link_get, \
+	.link_get_by_code = sq_link_get_by_code, \
+	.link_status_set = sq_link_status_set, \
+	.links_prune = sq_links_prune, \
+	.links_due = sq_links_due, \
+	.link_miss_insert = sq_link_miss_insert, \
+	.link_misses_recent = sq_link_misses_recent, \
+	.link_misses_prune = sq_link_misses_prune
 
 #endif

@@ -20,6 +20,7 @@ login TA alice@example.com "$PW" dev-a
 login TA2 alice@example.com "$PW" dev-a2
 login TB bob@example.com "$PW" dev-b
 
+TOKEN_NONE=""
 as() { # TOKEN-var METHOD PATH [BODY]: one request, setup only
 	TOKEN=${!1}
 	call "$2" "$3" "${4-}"
@@ -37,6 +38,12 @@ as TA POST /api/v1/sync/push "{\"changes\":[{\"collection\":\"notes\",\"id\":\"r
 CA=$(jqr '.results[0].conflict_id // empty')
 [ -n "$CA" ] || { fail "setup conflict" "no conflict id: $RBODY"; CA=1; }
 as TB POST /api/v1/sessions '{"id":"sb1","title":"B"}'
+# a link approved for A, its tokens not taken yet; one of B's own, pending
+as TOKEN_NONE POST /api/v1/auth/link '{"device":{"id":"term-a","platform":"cli","name":"A terminal"}}'
+LA_ID=$(jqr .link.id) LA_CODE=$(jqr .link.code) LA_SECRET=$(jqr .link.secret)
+as TA POST /api/v1/links/approve "{\"code\":\"$LA_CODE\"}"
+as TOKEN_NONE POST /api/v1/auth/link '{"device":{"id":"term-b","platform":"cli","name":"B terminal"}}'
+LB_SECRET=$(jqr .link.secret)
 
 # --- A's state as A sees it (volatile presence fields left out) ------------------
 A_GETS=(/api/v1/sessions?state=all /api/v1/sessions/sa1 /api/v1/sessions/sa1/messages
@@ -74,6 +81,11 @@ declare -A BODY=(
 	["GET /api/v1/collections/:c/records/:rid/history"]=-
 	["GET /api/v1/conflicts/:cid"]=-
 	["POST /api/v1/conflicts/:cid/resolve"]='{"resolution":"client"}'
+	["POST /api/v1/auth/link/:lid/token"]="{\"secret\":\"$LB_SECRET\",\"timeout\":0}"
+)
+# The code a route answers for another user's id, where not NOT_FOUND.
+declare -A CODE=(
+	["POST /api/v1/auth/link/:lid/token"]=LINK_NOT_FOUND
 )
 # The service routes: B's device token on A's uid is refused outright.
 declare -A SERVICE_BODY=(
@@ -93,7 +105,7 @@ case_ "the route table parses"
 
 fill() {
 	sed -e 's/:did/dev-a/' -e 's/:sid/sa1/' -e 's/:cid/'"$CA"'/' -e 's/:c\//notes\//' -e 's/:rid/ra1/' \
-	    -e 's/:uid/'"$UA"'/' <<<"$1"
+	    -e 's/:uid/'"$UA"'/' -e "s/:lid/$LA_ID/" <<<"$1"
 }
 ncases=0
 while read -r method pattern; do
@@ -132,7 +144,7 @@ while read -r method pattern; do
 		case_ "B: $method $path ${body#-} is 404"
 		TOKEN=$TB
 		if [ "$body" = - ]; then call "$method" "$path"; else call "$method" "$path" "$body"; fi
-		check 404 application/problem+json '.code' '"NOT_FOUND"'
+		check 404 application/problem+json '.code' "\"${CODE[$key]:-NOT_FOUND}\""
 		case_ "B: $method $path: A's state unchanged"
 		now=$(a_state)
 		if [ "$now" = "$BEFORE" ]; then ok "$CASE"; else
@@ -182,6 +194,20 @@ case "$STATUS" in 201|404) ok "$CASE";; *) fail "$CASE" "status $STATUS: ${RBODY
 case_ "after all of B's doings, A's state is unchanged"
 now=$(a_state)
 if [ "$now" = "$BEFORE" ]; then ok "$CASE"; else fail "$CASE" "$(diff <(echo "$BEFORE") <(echo "$now") | head -c 800)"; fi
+case_ "B cannot approve or deny A's approved link's code"
+TOKEN=$TB
+call POST /api/v1/links/approve "{\"code\":\"$LA_CODE\"}"
+check 404 application/problem+json '.code' '"LINK_NOT_FOUND"'
+call POST /api/v1/links/deny "{\"code\":\"$LA_CODE\"}"
+check 404 application/problem+json '.code' '"LINK_NOT_FOUND"'
+case_ "A's link still hands its tokens to its own secret, for A's account"
+TOKEN=""
+call POST "/api/v1/auth/link/$LA_ID/token" "{\"secret\":\"$LA_SECRET\",\"timeout\":0}"
+check 200 application/json '.user.email' '"alice@example.com"' '.device.id' '"term-a"'
+case_ "B's devices do not show A's linked device"
+TOKEN=$TB
+call GET /api/v1/devices
+check 200 application/json '[.devices[].id]' '["dev-b"]'
 case_ "A still sees its own things"
 TOKEN=$TA
 call GET /api/v1/sessions/sa1

@@ -585,6 +585,31 @@ test("link", ["main"], async (name) => {
 	note(name, `code ${code} shown, approved on the other device, the new one signed in and pushed`);
 });
 
+test("demo-link", ["main"], async (name) => {
+	// the demo's own buttons: a browser signs in with a code another approves
+	const e = email("demolink");
+	const A = await device(`${BASE}/demo/`), N = await device(`${BASE}/demo/`);
+	await A.page.waitForSelector("#signin:not([hidden])");
+	await A.page.type("#email", e);
+	await A.page.type("#password", PASSWORD);
+	await A.page.click("#register");
+	await A.page.waitForSelector("#app:not([hidden])", { timeout: 10_000 });
+	await N.page.waitForSelector("#signin:not([hidden])");
+	await N.page.$eval("#device-name", (el) => { el.value = "Linked browser"; });
+	await N.page.click("#link-start");
+	await N.page.waitForSelector("#link-new-out .code", { timeout: 5000 });
+	const code = await N.page.$eval("#link-new-out .code", (el) => el.textContent);
+	assert(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/.test(code), `code ${code}`);
+	await A.page.type("#approve-code", code.toLowerCase());
+	await A.page.click("#approve-form button[type=submit]");
+	await A.page.waitForFunction(() => document.querySelector("#approve-out").textContent.startsWith("Approved"), { timeout: 5000 });
+	await N.page.waitForSelector("#app:not([hidden])", { timeout: 10_000 });
+	await N.page.type("#new-title", "From the linked browser");
+	await N.page.click("#add");
+	await A.page.waitForFunction(() => [...document.querySelectorAll(".note .title")].some((x) => x.value === "From the linked browser"), { timeout: 5000 });
+	note(name, `code ${code} shown by the demo, typed in lower case on the other, the new browser signed in and its note reached the first`);
+});
+
 test("stream", ["token"], async (name) => {
 	// The real stream: this group's server ends each after 3 s
 	// (TANDEM_STREAM_MAX_S) and its tokens last 2 s, so A reopens its
