@@ -82,14 +82,15 @@ case_ "another user is not held up by the merge (< 300 ms; the bench measures 50
 # --- Waiting polls are capped per device and per user (item 3) ---
 
 # Start n polls of token $1 in the background (timeout $3 s), each
-# writing its status to $STACK_DIR/polls/<tag>.<i>.
+# writing its status to $STACK_DIR/polls/<tag>.<i>; after the cursor $5
+# (default $HEAD, the heavy user's: another user's polls need their own).
 polls_start() {
-	local tok=$1 n=$2 t=$3 tag=$4 i
+	local tok=$1 n=$2 t=$3 tag=$4 after=${5:-$HEAD} i
 	mkdir -p "$STACK_DIR/polls"
 	for i in $(seq 1 "$n"); do
 		curl -sk -o /dev/null -w '%{http_code}' --max-time 40 \
 		    -H "Authorization: Bearer $tok" \
-		    "$BASE/api/v1/events?after=$HEAD&timeout=$t" \
+		    "$BASE/api/v1/events?after=$after&timeout=$t" \
 		    > "$STACK_DIR/polls/$tag.$i" &
 	done
 }
@@ -153,7 +154,7 @@ case_ "another user's polls are not affected"
 TOKEN=$TO
 call GET "/api/v1/events"
 OHEAD=$(jqr .cursor)
-polls_start "$TO" 3 20 other
+polls_start "$TO" 3 20 other "$OHEAD"
 wait_for_waiting 15 && ok "$CASE" || fail "$CASE" "waiting: $(waiting_now)"
 
 case_ "an event answers the device's polls and frees their places"
