@@ -188,7 +188,14 @@ case_ "export: the document is complete and parses"
 [ "$(cat "$STACK_DIR/export.code")" = 200 ] && [ "$(jq ".records|length" "$STACK_DIR/export.json")" = 39 ] &&
     ok "$CASE" || fail "$CASE" "status $(cat "$STACK_DIR/export.code"), $size bytes"
 case_ "export: peak memory grows by less than the document's size"
-[ $((after - before)) -lt $((size / 1024)) ] && ok "$CASE" ||
-    fail "$CASE" "grew by $(((after - before) / 1024)) MiB for $((size / 1024 / 1024)) MiB of export"
+# AddressSanitizer's quarantine keeps freed memory from being reused, so
+# under it the peak follows what was allocated in all, not what was held
+if [ -n "${TANDEM_SANITIZE:-}" ]; then
+	ok "$CASE (not measured under sanitizers: +$(((after - before) / 1024)) MiB)"
+elif [ $((after - before)) -lt $((size / 1024)) ]; then
+	ok "$CASE"
+else
+	fail "$CASE" "grew by $(((after - before) / 1024)) MiB for $((size / 1024 / 1024)) MiB of export"
+fi
 
 finish
