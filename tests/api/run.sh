@@ -43,10 +43,12 @@ run_one() {
 }
 solo=()
 pids=()
-running() { # how many of the test jobs run now
-	local p n=0
-	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
-	echo $n
+live=()
+running() { # the test jobs that run now, in live; how many
+	local p
+	live=()
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && live+=("$p"); done
+	pids=("${live[@]}")
 }
 t_run=$(date +%s)
 for f in "${files[@]}"; do
@@ -56,11 +58,16 @@ for f in "${files[@]}"; do
 	fi
 	# only the test jobs: on PG the run's cluster is a child of this shell
 	# too, and a bare wait would wait for it for ever
-	while [ "$(running)" -ge "$jobs_max" ]; do wait -n "${pids[@]}"; done
+	running
+	while [ ${#pids[@]} -ge "$jobs_max" ]; do
+		wait -n "${pids[@]}" 2>/dev/null
+		running
+	done
 	run_one "$f" &
 	pids+=($!)
 done
-[ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
+running
+[ ${#pids[@]} -gt 0 ] && wait "${pids[@]}" 2>/dev/null
 for f in "${solo[@]}"; do run_one "$f"; done
 passed=$(cat "$out"/*.res 2>/dev/null | awk '{p += $1} END {print p + 0}')
 failed=$(cat "$out"/*.res 2>/dev/null | awk '{f += $2} END {print f + 0}')
