@@ -367,7 +367,7 @@ backlog_check(void)
 		max = -1;
 	fclose(f);
 	if (max >= 0 && max < SOMAXCONN_WANT)
-		log_msg(LOG_WARN, "the FastCGI listen backlog is %ld "
+		log_msg(LOG_INFO, "the FastCGI listen backlog is %ld "
 		    "(net.core.somaxconn); %d or more keeps a burst of "
 		    "re-polls from being refused with 502", max,
 		    SOMAXCONN_WANT);
